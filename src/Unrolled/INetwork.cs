@@ -1,0 +1,61 @@
+using System;
+using System.Collections.Generic;
+
+namespace Unrolled;
+
+/// <summary>What a stored tensor of a network is.</summary>
+public enum TensorKind
+{
+    /// <summary>A trainable float32 tensor, held in <see cref="INetwork.Parameters"/>.</summary>
+    Parameter = 0,
+    /// <summary>A float32 buffer (batch-norm running statistics), held in <see cref="INetwork.Buffers"/>.</summary>
+    Buffer = 1,
+    /// <summary>An int64 scalar counter (batch-norm num_batches_tracked), held in <see cref="INetwork.Counters"/>.</summary>
+    Counter = 2,
+}
+
+/// <summary>One named tensor of a network: its PyTorch state_dict key, shape, and where its values live.</summary>
+/// <param name="Name">The state_dict key, e.g. <c>conv1.weight</c>.</param>
+/// <param name="Shape">The PyTorch shape; empty for a scalar.</param>
+/// <param name="Kind">Which span holds the values.</param>
+/// <param name="Offset">The first element in that span.</param>
+/// <param name="Length">The number of elements (the product of the shape; 1 for a scalar).</param>
+public sealed record TensorInfo(string Name, IReadOnlyList<int> Shape, TensorKind Kind, int Offset, int Length);
+
+/// <summary>
+/// Implemented by every class the generator compiles from a <see cref="NetworkAttribute"/> declaration,
+/// so that training loops, evaluation and weight files are written once for all networks.
+/// One instance is not thread-safe: use one instance per thread.
+/// </summary>
+public interface INetwork
+{
+    /// <summary>The declaring class's name (written into weight files' metadata).</summary>
+    string NetworkName { get; }
+    /// <summary>Floats per input sample (C·H·W).</summary>
+    int InputSize { get; }
+    /// <summary>Floats per output sample.</summary>
+    int OutputSize { get; }
+    /// <summary>Number of trainable parameters.</summary>
+    int ParameterCount { get; }
+    /// <summary>The declared loss.</summary>
+    Loss Loss { get; }
+    /// <summary>All trainable parameters, contiguous, in declaration order, weight before bias, PyTorch layouts.</summary>
+    Span<float> Parameters { get; }
+    /// <summary>The gradient of the last batch's mean loss, laid out like <see cref="Parameters"/>.</summary>
+    Span<float> Gradients { get; }
+    /// <summary>Float buffers that are not trained (batch-norm running mean and variance).</summary>
+    Span<float> Buffers { get; }
+    /// <summary>Int64 counters (batch-norm num_batches_tracked).</summary>
+    Span<long> Counters { get; }
+    /// <summary>Every stored tensor with its state_dict name, in declaration order.</summary>
+    IReadOnlyList<TensorInfo> Tensors { get; }
+    /// <summary>The number of cores training and batched inference use; all cores by default.</summary>
+    int MaxDegreeOfParallelism { get; set; }
+    /// <summary>Inference: writes OutputSize floats per sample. The batch is input.Length / InputSize.</summary>
+    void Forward(ReadOnlySpan<float> input, Span<float> output);
+    /// <summary>Training-mode forward, cross-entropy loss against integer labels, backward. Overwrites
+    /// <see cref="Gradients"/> with the gradient of the batch's mean loss and returns that loss.</summary>
+    float ComputeGradients(ReadOnlySpan<float> input, ReadOnlySpan<int> labels);
+    /// <summary>Training-mode forward, mean squared error against targets (OutputSize per sample), backward.</summary>
+    float ComputeGradients(ReadOnlySpan<float> input, ReadOnlySpan<float> targets);
+}
