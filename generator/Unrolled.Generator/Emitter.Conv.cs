@@ -1,0 +1,279 @@
+using System;
+using System.Collections.Generic;
+using Unrolled.Generator.Model;
+using static Unrolled.Generator.CodeWriter;
+
+namespace Unrolled.Generator;
+
+/// <summary>Conv2D: forward and backward kernels, specialised to one layer's shapes.</summary>
+internal static partial class Emitter
+{
+    private static void EmitConv(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first)
+    {
+        ConvGeometry g = plan.Geometry[l.Index];
+        string m = Method(l);
+        int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
+        int KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, CKK = C * KK;
+        string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
+
+        // Pad and phase-split the input. Borders were zeroed when the workspace was allocated and are never written.
+        w.Line($"/// <summary>{l.Name}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {S} phase(s) per channel).</summary>");
+        w.Open($"private static void {m}_Pad(float* x, float* P)");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Open($"for (int iy = 0; iy < {H}; iy++)");
+        w.Line($"float* src = x + (c * {H} + iy) * {W};");
+        w.Line($"float* row = P + c * {g.Plane} + (iy + {l.PadTop}) * {g.PitchP};");
+        if (S == 1)
+            w.Line($"global::System.Buffer.MemoryCopy(src, row + {l.PadLeft}, {W} * sizeof(float), {W} * sizeof(float));");
+        else
+        {
+            w.Open($"for (int ix = 0; ix < {W}; ix++)");
+            w.Line($"int col = ix + {l.PadLeft};");
+            w.Line($"row[(col % {S}) * {g.Phase} + col / {S}] = src[ix];");
+            w.Close();
+        }
+        w.Close().Close().Close().Line();
+
+        // Register tiles for each vector path.
+        var tiles = new Dictionary<VecPath, ConvTile>();
+        foreach (VecPath v in VecPath.All)
+        {
+            ConvTile t = ChooseConvTile(v, g.PitchO / v.Lanes, F, Ho);
+            tiles[v] = t;
+            foreach (var (ft, rt) in t.Variants())
+                EmitConvTile(w, l, g, v, t.Cv, ft, rt);
+        }
+
+        // Forward driver.
+        bool direct = g.PitchO == Wo;
+        w.Line($"/// <summary>{l.Name}: {l.Input} → {l.Output}, {KH}×{KW} kernel, stride {S}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
+        w.Line($"{m}_Pad(x, P);");
+        w.Line(direct ? "float* O = y; // rows are whole vectors wide: write the output in place"
+                      : $"float* O = ws + {plan.Tile}; // rows {g.PitchO} wide, compacted to {Wo} below");
+        w.Line($"float* wt = p + {wOff};");
+        w.Line(l.HasBias ? $"float* bias = p + {bOff};" : "float* bias = null;");
+        EmitPathSwitch(w, v =>
+        {
+            ConvTile t = tiles[v];
+            w.Line($"// {t.Ft} filters × {t.Rt} rows × {t.Cv} vector(s) of {v.Lanes} columns in registers");
+            EmitConvTileLoops(w, l, g, v, t);
+        });
+        if (!direct)
+        {
+            w.Open($"for (int r = 0; r < {F * Ho}; r++)");
+            w.Line($"global::System.Buffer.MemoryCopy(O + r * {g.PitchO}, y + r * {Wo}, {Wo} * sizeof(float), {Wo} * sizeof(float));");
+            w.Close();
+        }
+        EmitSlowActivation(w, l.Activation, "y", l.Output.Size);
+        w.Close().Line();
+
+        // Backward.
+        w.Line($"/// <summary>{l.Name} backward: bias and weight gradients{(first ? "" : ", and the input gradient")}.</summary>");
+        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
+        w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
+        w.Line($"{m}_Pad(x, P);");
+        w.Line($"float* G = ws + {plan.Grad};");
+        w.Line($"// G = dy · act'(y) at row pitch {g.PitchO}; tail columns stay zero so whole-vector loops are exact.");
+        w.Open($"for (int r = 0; r < {F * Ho}; r++)");
+        w.Line($"float* gr = G + r * {g.PitchO};");
+        w.Line($"float* dyr = dy + r * {Wo};");
+        w.Line($"float* yr = y + r * {Wo};");
+        w.Line($"for (int ox = 0; ox < {Wo}; ox++) gr[ox] = dyr[ox] * {Derivative(l.Activation, "yr[ox]", l.Slope)};");
+        if (Wo < g.PitchO) w.Line($"for (int ox = {Wo}; ox < {g.PitchO}; ox++) gr[ox] = 0f;");
+        w.Close();
+        if (l.HasBias)
+        {
+            w.Open($"for (int f = 0; f < {F}; f++)");
+            w.Line("float sum = 0f;");
+            w.Line($"float* gf = G + f * {Ho * g.PitchO};");
+            w.Line($"for (int i = 0; i < {Ho * g.PitchO}; i++) sum += gf[i];");
+            w.Line($"g[{bOff} + f] += sum;");
+            w.Close();
+        }
+        w.Line($"float* gw = g + {wOff};");
+        w.Line($"float* wt = p + {wOff};");
+        EmitPathSwitch(w, v => EmitConvWeightGrad(w, l, g, v));
+        if (!first)
+        {
+            w.Line($"float* D = ws + {plan.GradPhase};");
+            w.Line($"new global::System.Span<float>(D, {g.PhaseSize}).Clear();");
+            EmitPathSwitch(w, v => EmitConvInputGrad(w, l, g, v));
+            w.Line("// Back from the padded phase layout to the public layout.");
+            w.Open($"for (int c = 0; c < {C}; c++)");
+            w.Open($"for (int iy = 0; iy < {H}; iy++)");
+            w.Line($"float* dst = dx + (c * {H} + iy) * {W};");
+            w.Line($"float* row = D + c * {g.Plane} + (iy + {l.PadTop}) * {g.PitchP};");
+            if (S == 1)
+                w.Line($"global::System.Buffer.MemoryCopy(row + {l.PadLeft}, dst, {W} * sizeof(float), {W} * sizeof(float));");
+            else
+            {
+                w.Open($"for (int ix = 0; ix < {W}; ix++)");
+                w.Line($"int col = ix + {l.PadLeft};");
+                w.Line($"dst[ix] = row[(col % {S}) * {g.Phase} + col / {S}];");
+                w.Close();
+            }
+            w.Close().Close();
+        }
+        w.Close().Line();
+    }
+
+    private sealed class ConvTile
+    {
+        public int Ft, Rt, Cv, F, Ho;
+        public int FTail => F % Ft;
+        public int RTail => Ho % Rt;
+
+        public IEnumerable<(int Ft, int Rt)> Variants()
+        {
+            yield return (Ft, Rt);
+            if (RTail > 0) yield return (Ft, RTail);
+            if (FTail > 0)
+            {
+                yield return (FTail, Rt);
+                if (RTail > 0) yield return (FTail, RTail);
+            }
+        }
+    }
+
+    /// <summary>Picks filters × rows × column vectors held in registers, within the path's accumulator budget.</summary>
+    private static ConvTile ChooseConvTile(VecPath v, int vectorsPerRow, int F, int Ho)
+    {
+        int cv = vectorsPerRow % 4 == 0 ? 4 : vectorsPerRow % 2 == 0 ? 2 : 1;
+        cv = Math.Min(cv, Math.Max(1, v.Budget / 2));
+        int ft = Math.Min(F, Math.Min(v.Budget / cv, 4));
+        // Prefer a filter count that divides F exactly when one is nearly as large.
+        for (int d = ft; d >= Math.Max(1, ft - 1); d--)
+            if (F % d == 0) { ft = d; break; }
+        int rt = Math.Max(1, Math.Min(Ho, v.Budget / (ft * cv)));
+        return new ConvTile { Ft = ft, Rt = rt, Cv = cv, F = F, Ho = Ho };
+    }
+
+    private static string TileName(LayerSpec l, VecPath v, int ft, int rt, int cv)
+        => $"{Method(l)}_Tile{ft}x{rt}x{cv}_{v.Suffix}";
+
+    private static void EmitConvTile(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, int cv, int ft, int rt)
+    {
+        int C = l.Input.C, KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, CKK = C * KK;
+        int Ho = l.Output.H;
+        w.Line($"/// <summary>{l.Name}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {v.Lanes} columns; {ft * rt * cv} accumulators.</summary>");
+        w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]");
+        w.Open($"private static void {TileName(l, v, ft, rt, cv)}(float* P, float* wt, float* bias, float* O, int f0, int oy0, int col0)");
+        for (int f = 0; f < ft; f++)
+        {
+            string init = l.HasBias ? $"{v.Vec}.Create(bias[f0 + {f}])" : $"{v.T}.Zero";
+            for (int r = 0; r < rt; r++)
+                for (int c = 0; c < cv; c++)
+                    w.Line($"{v.T} a{f}_{r}_{c} = {init};");
+        }
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line($"float* pc = P + c * {g.Plane} + oy0 * {S * g.PitchP} + col0;");
+        w.Line($"float* wc = wt + f0 * {CKK} + c * {KK};");
+        w.Open($"for (int ky = 0; ky < {KH}; ky++)");
+        w.Line($"float* pr = pc + ky * {g.PitchP};");
+        w.Line($"float* wr = wc + ky * {KW};");
+        w.Open($"for (int kx = 0; kx < {KW}; kx++)");
+        w.Line(S == 1 ? "float* px = pr + kx;" : $"float* px = pr + (kx % {S}) * {g.Phase} + kx / {S};");
+        for (int f = 0; f < ft; f++) w.Line($"{v.T} w{f} = {v.Vec}.Create(wr[{f * CKK} + kx]);");
+        for (int r = 0; r < rt; r++)
+            for (int c = 0; c < cv; c++)
+            {
+                w.Line($"{v.T} x{r}_{c} = {v.Vec}.Load(px + {r * S * g.PitchP + c * v.Lanes});");
+                for (int f = 0; f < ft; f++)
+                    w.Line($"a{f}_{r}_{c} = {v.Fma($"w{f}", $"x{r}_{c}", $"a{f}_{r}_{c}")};");
+            }
+        w.Close().Close().Close();
+        for (int f = 0; f < ft; f++)
+            for (int r = 0; r < rt; r++)
+                for (int c = 0; c < cv; c++)
+                {
+                    string a = $"a{f}_{r}_{c}";
+                    string value = FastActivation(v, l.Activation, a);
+                    w.Line(v.Store(value, $"O + (f0 + {f}) * {Ho * g.PitchO} + (oy0 + {r}) * {g.PitchO} + col0 + {c * v.Lanes}"));
+                }
+        w.Close().Line();
+    }
+
+    private static void EmitConvTileLoops(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, ConvTile t)
+    {
+        int fMain = l.Output.C - t.FTail, rMain = l.Output.H - t.RTail, step = t.Cv * v.Lanes;
+        void Rows(int ft, string f0)
+        {
+            if (rMain > 0)
+            {
+                w.Open($"for (int oy0 = 0; oy0 < {rMain}; oy0 += {t.Rt})");
+                w.Line($"for (int col0 = 0; col0 < {g.PitchO}; col0 += {step}) {TileName(l, v, ft, t.Rt, t.Cv)}(P, wt, bias, O, {f0}, oy0, col0);");
+                w.Close();
+            }
+            if (t.RTail > 0)
+                w.Line($"for (int col0 = 0; col0 < {g.PitchO}; col0 += {step}) {TileName(l, v, ft, t.RTail, t.Cv)}(P, wt, bias, O, {f0}, {rMain}, col0);");
+        }
+        if (fMain > 0)
+        {
+            w.Open($"for (int f0 = 0; f0 < {fMain}; f0 += {t.Ft})");
+            Rows(t.Ft, "f0");
+            w.Close();
+        }
+        if (t.FTail > 0) Rows(t.FTail, fMain.ToString());
+    }
+
+    /// <summary>Weight gradient: gw[f,c,ky,kx] += Σ G[f,oy,·] · P[c, oy·S+ky, ·+kx]; all kx of a row in registers.</summary>
+    private static void EmitConvWeightGrad(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v)
+    {
+        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = l.Stride;
+        int kc = Math.Min(KW, v.Budget);
+        w.Line($"// {kc} kernel column(s) accumulated in registers over every output row and column");
+        w.Open($"for (int f = 0; f < {F}; f++)");
+        w.Line($"float* Gf = G + f * {Ho * g.PitchO};");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Open($"for (int ky = 0; ky < {KH}; ky++)");
+        w.Line($"float* gwr = gw + ((f * {C} + c) * {KH} + ky) * {KW};");
+        w.Line($"float* pr = P + c * {g.Plane} + ky * {g.PitchP};");
+        for (int k0 = 0; k0 < KW; k0 += kc)
+        {
+            int n = Math.Min(kc, KW - k0);
+            for (int k = 0; k < n; k++) w.Line($"{v.T} s{k} = {v.T}.Zero;");
+            w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
+            w.Line($"float* gr = Gf + oy * {g.PitchO};");
+            w.Line($"float* prow = pr + oy * {S * g.PitchP};");
+            w.Open($"for (int col = 0; col < {g.PitchO}; col += {v.Lanes})");
+            w.Line($"{v.T} gv = {v.Vec}.Load(gr + col);");
+            for (int k = 0; k < n; k++)
+            {
+                int kx = k0 + k;
+                w.Line($"s{k} = {v.Fma("gv", $"{v.Vec}.Load(prow + {(kx % S) * g.Phase + kx / S} + col)", $"s{k}")};");
+            }
+            w.Close().Close();
+            for (int k = 0; k < n; k++) w.Line($"gwr[{k0 + k}] += {v.Vec}.Sum(s{k});");
+        }
+        w.Close().Close().Close();
+    }
+
+    /// <summary>Input gradient in the padded phase layout: D[c, oy·S+ky, ·+kx] += Σ_f w[f,c,ky,kx] · G[f,oy,·].</summary>
+    private static void EmitConvInputGrad(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v)
+    {
+        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, CKK = C * KK;
+        int cv = Math.Min(g.PitchO / v.Lanes, v.Budget);
+        while ((g.PitchO / v.Lanes) % cv != 0) cv--;
+        w.Line($"// {cv} vector(s) of a gradient row in registers, summed over all {F} filters");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Open($"for (int ky = 0; ky < {KH}; ky++)");
+        w.Open($"for (int kx = 0; kx < {KW}; kx++)");
+        w.Line($"float* wk = wt + c * {KK} + ky * {KW} + kx;");
+        w.Line(S == 1 ? $"float* drow = D + c * {g.Plane} + ky * {g.PitchP} + kx;"
+                      : $"float* drow = D + c * {g.Plane} + (kx % {S}) * {g.Phase} + ky * {g.PitchP} + kx / {S};");
+        w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
+        w.Line($"float* d = drow + oy * {S * g.PitchP};");
+        w.Line($"float* gr = G + oy * {g.PitchO};");
+        w.Open($"for (int col = 0; col < {g.PitchO}; col += {cv * v.Lanes})");
+        for (int k = 0; k < cv; k++) w.Line($"{v.T} s{k} = {v.Vec}.Load(d + col + {k * v.Lanes});");
+        w.Open($"for (int f = 0; f < {F}; f++)");
+        w.Line($"{v.T} wv = {v.Vec}.Create(wk[f * {CKK}]);");
+        w.Line($"float* gf = gr + f * {Ho * g.PitchO} + col;");
+        for (int k = 0; k < cv; k++) w.Line($"s{k} = {v.Fma("wv", $"{v.Vec}.Load(gf + {k * v.Lanes})", $"s{k}")};");
+        w.Close();
+        for (int k = 0; k < cv; k++) w.Line(v.Store($"s{k}", $"d + col + {k * v.Lanes}"));
+        w.Close().Close().Close().Close().Close();
+    }
+}

@@ -1,0 +1,377 @@
+using System;
+using Unrolled.Generator.Model;
+using static Unrolled.Generator.CodeWriter;
+
+namespace Unrolled.Generator;
+
+/// <summary>Kernels of the layers other than Conv2D. One forward and one backward method per layer, per sample.</summary>
+internal static partial class Emitter
+{
+    private static string Method(LayerSpec l) => "L" + l.Index;
+
+    private static void EmitPathSwitch(CodeWriter w, Action<VecPath> body)
+    {
+        for (int i = 0; i < VecPath.All.Length; i++)
+        {
+            VecPath v = VecPath.All[i];
+            if (i == 0) w.Open($"if ({v.Condition})");
+            else if (i < VecPath.All.Length - 1) w.Open($"else if ({v.Condition})");
+            else w.Open("else // portable: Vector128 is SSE or NEON where present, software otherwise");
+            body(v);
+            w.Close();
+        }
+    }
+
+    /// <summary>ReLU and LeakyReLU fused into a kernel's register epilogue; others are applied afterwards.</summary>
+    private static string FastActivation(VecPath v, Act act, string a) => act switch
+    {
+        Act.ReLU => $"{v.Vec}.Max({a}, {v.T}.Zero)",
+        Act.LeakyReLU => $"{v.Vec}.ConditionalSelect({v.Vec}.GreaterThan({a}, {v.T}.Zero), {a}, {a} * {F(0.01)})",
+        _ => a,
+    };
+
+    /// <summary>Sigmoid and Tanh over a whole output, vectorised by TensorPrimitives.</summary>
+    private static void EmitSlowActivation(CodeWriter w, Act act, string y, int count)
+    {
+        if (act == Act.Sigmoid)
+            w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Sigmoid(new global::System.ReadOnlySpan<float>({y}, {count}), new global::System.Span<float>({y}, {count}));");
+        else if (act == Act.Tanh)
+            w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Tanh(new global::System.ReadOnlySpan<float>({y}, {count}), new global::System.Span<float>({y}, {count}));");
+    }
+
+    /// <summary>The derivative of a fused activation, from its output y.</summary>
+    private static string Derivative(Act act, string y, double slope) => act switch
+    {
+        Act.ReLU => $"({y} > 0f ? 1f : 0f)",
+        Act.LeakyReLU => $"({y} > 0f ? 1f : {F(0.01)})",
+        Act.Sigmoid => $"({y} * (1f - {y}))",
+        Act.Tanh => $"(1f - {y} * {y})",
+        _ => "1f",
+    };
+
+    private static void EmitDense(CodeWriter w, LayerSpec l, bool first)
+    {
+        string m = Method(l);
+        int In = l.Input.Size, U = l.Output.C;
+        string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
+
+        w.Line($"/// <summary>{l.Name}: {l.Input} → {U}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Line($"float* wt = p + {wOff};");
+        EmitPathSwitch(w, v =>
+        {
+            int ut = Math.Min(4, U), main = U - U % ut, vecEnd = In - In % v.Lanes;
+            w.Line($"// {ut} units × one vector of {v.Lanes} inputs in registers; {In - vecEnd} input(s) in the scalar tail");
+            void Tile(int n, string u0)
+            {
+                for (int j = 0; j < n; j++) w.Line($"{v.T} s{j} = {v.T}.Zero;");
+                if (vecEnd > 0)
+                {
+                    w.Open($"for (int i = 0; i < {vecEnd}; i += {v.Lanes})");
+                    w.Line($"{v.T} xv = {v.Vec}.Load(x + i);");
+                    for (int j = 0; j < n; j++) w.Line($"s{j} = {v.Fma($"{v.Vec}.Load(wt + ({u0} + {j}) * {In} + i)", "xv", $"s{j}")};");
+                    w.Close();
+                }
+                for (int j = 0; j < n; j++)
+                {
+                    w.Line($"float t{j} = {v.Vec}.Sum(s{j}){(l.HasBias ? $" + p[{bOff} + {u0} + {j}]" : "")};");
+                    if (vecEnd < In) w.Line($"for (int i = {vecEnd}; i < {In}; i++) t{j} += wt[({u0} + {j}) * {In} + i] * x[i];");
+                    w.Line($"y[{u0} + {j}] = {ScalarActivation(l.Activation, $"t{j}", 0.01)};");
+                }
+            }
+            if (main > 0)
+            {
+                w.Open($"for (int u0 = 0; u0 < {main}; u0 += {ut})");
+                Tile(ut, "u0");
+                w.Close();
+            }
+            if (U % ut > 0)
+            {
+                w.Open("");
+                Tile(U % ut, main.ToString());
+                w.Close();
+            }
+        });
+        EmitSlowActivation(w, l.Activation, "y", U);
+        w.Close().Line();
+
+        w.Line($"/// <summary>{l.Name} backward.</summary>");
+        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
+        w.Line($"float* dz = ws; // {U} floats");
+        w.Line($"for (int u = 0; u < {U}; u++) dz[u] = dy[u] * {Derivative(l.Activation, "y[u]", 0.01)};");
+        if (l.HasBias) w.Line($"for (int u = 0; u < {U}; u++) g[{bOff} + u] += dz[u];");
+        w.Line($"float* gw = g + {wOff};");
+        w.Line($"float* wt = p + {wOff};");
+        EmitPathSwitch(w, v =>
+        {
+            int vecEnd = In - In % v.Lanes;
+            w.Line("// weight gradient: one row axpy per unit");
+            w.Open($"for (int u = 0; u < {U}; u++)");
+            w.Line($"float du = dz[u];");
+            w.Line("if (du == 0f) continue;");
+            w.Line($"{v.T} dv = {v.Vec}.Create(du);");
+            w.Line($"float* gr = gw + u * {In};");
+            if (vecEnd > 0) w.Line($"for (int i = 0; i < {vecEnd}; i += {v.Lanes}) {v.Store(v.Fma("dv", $"{v.Vec}.Load(x + i)", $"{v.Vec}.Load(gr + i)"), "gr + i")}");
+            if (vecEnd < In) w.Line($"for (int i = {vecEnd}; i < {In}; i++) gr[i] += du * x[i];");
+            w.Close();
+            if (!first)
+            {
+                w.Line("// input gradient: one vector of inputs in registers, summed over the units");
+                if (vecEnd > 0)
+                {
+                    w.Open($"for (int i = 0; i < {vecEnd}; i += {v.Lanes})");
+                    w.Line($"{v.T} s = {v.T}.Zero;");
+                    w.Line($"for (int u = 0; u < {U}; u++) s = {v.Fma($"{v.Vec}.Create(dz[u])", $"{v.Vec}.Load(wt + u * {In} + i)", "s")};");
+                    w.Line(v.Store("s", "dx + i"));
+                    w.Close();
+                }
+                if (vecEnd < In)
+                {
+                    w.Open($"for (int i = {vecEnd}; i < {In}; i++)");
+                    w.Line("float s = 0f;");
+                    w.Line($"for (int u = 0; u < {U}; u++) s += dz[u] * wt[u * {In} + i];");
+                    w.Line("dx[i] = s;");
+                    w.Close();
+                }
+            }
+        });
+        w.Close().Line();
+    }
+
+    private static string ScalarActivation(Act act, string z, double slope) => act switch
+    {
+        Act.ReLU => $"({z} > 0f ? {z} : 0f)",
+        Act.LeakyReLU => $"({z} > 0f ? {z} : {z} * {F(slope)})",
+        _ => z, // Sigmoid and Tanh are applied over the whole output afterwards
+    };
+
+    /// <summary>Max and average pooling. Padded cells never win a max; the average's divisor follows LAYERS.md.</summary>
+    private static void EmitPool(CodeWriter w, LayerSpec l)
+    {
+        string m = Method(l);
+        bool max = l.Kind == LayerKind.MaxPool2D;
+        int C = l.Input.C, H = l.Input.H, W = l.Input.W, Ho = l.Output.H, Wo = l.Output.W, K = l.KernelH, S = l.Stride;
+        string divisor = l.SamePadding ? "(float)((y1 - y0) * (x1 - x0))" : F(K * K);
+
+        void Window()
+        {
+            w.Line($"int y0 = oy * {S} - {l.PadTop}, x0 = ox * {S} - {l.PadLeft};");
+            w.Line($"int y1 = global::System.Math.Min(y0 + {K}, {H}), x1 = global::System.Math.Min(x0 + {K}, {W});");
+            w.Line("if (y0 < 0) y0 = 0;");
+            w.Line("if (x0 < 0) x0 = 0;");
+        }
+
+        w.Line($"/// <summary>{l.Name}: {(max ? "max" : "average")} pooling {l.Input} → {l.Output}, {K}×{K} window, stride {S}.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line($"float* xc = x + c * {H * W};");
+        w.Line($"float* yc = y + c * {Ho * Wo};");
+        w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
+        w.Open($"for (int ox = 0; ox < {Wo}; ox++)");
+        Window();
+        w.Line(max ? "float best = float.NegativeInfinity;" : "float sum = 0f;");
+        w.Open("for (int iy = y0; iy < y1; iy++)");
+        w.Line($"float* r = xc + iy * {W};");
+        w.Line(max ? "for (int ix = x0; ix < x1; ix++) if (r[ix] > best || float.IsNaN(r[ix])) best = r[ix];"
+                   : "for (int ix = x0; ix < x1; ix++) sum += r[ix];");
+        w.Close();
+        w.Line(max ? $"yc[oy * {Wo} + ox] = best;" : $"yc[oy * {Wo} + ox] = sum / {divisor};");
+        w.Close().Close().Close().Close().Line();
+
+        w.Line($"/// <summary>{l.Name} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
+        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
+        w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line($"float* xc = x + c * {H * W};");
+        w.Line($"float* dxc = dx + c * {H * W};");
+        w.Line($"float* dyc = dy + c * {Ho * Wo};");
+        w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
+        w.Open($"for (int ox = 0; ox < {Wo}; ox++)");
+        Window();
+        w.Line($"float d = dyc[oy * {Wo} + ox];");
+        if (max)
+        {
+            w.Line("int at = y0 * " + W + " + x0;");
+            w.Line("float best = float.NegativeInfinity;");
+            w.Open("for (int iy = y0; iy < y1; iy++)");
+            w.Line($"for (int ix = x0; ix < x1; ix++) if (xc[iy * {W} + ix] > best) {{ best = xc[iy * {W} + ix]; at = iy * {W} + ix; }}");
+            w.Close();
+            w.Line("dxc[at] += d;");
+        }
+        else
+        {
+            w.Line($"d /= {divisor};");
+            w.Line($"for (int iy = y0; iy < y1; iy++) for (int ix = x0; ix < x1; ix++) dxc[iy * {W} + ix] += d;");
+        }
+        w.Close().Close().Close().Close().Line();
+    }
+
+    private static void EmitGlobalAvgPool(CodeWriter w, LayerSpec l)
+    {
+        string m = Method(l);
+        int C = l.Input.C, HW = l.Input.H * l.Input.W;
+        w.Line($"/// <summary>{l.Name}: mean over {l.Input.H}×{l.Input.W} of each of {C} channels.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Line($"for (int c = 0; c < {C}; c++) y[c] = global::System.Numerics.Tensors.TensorPrimitives.Sum(new global::System.ReadOnlySpan<float>(x + c * {HW}, {HW})) / {F(HW)};");
+        w.Close().Line();
+        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
+        w.Line($"for (int c = 0; c < {C}; c++) new global::System.Span<float>(dx + c * {HW}, {HW}).Fill(dy[c] / {F(HW)});");
+        w.Close().Line();
+    }
+
+    private static void EmitCopyLayer(CodeWriter w, LayerSpec l, string what)
+    {
+        string m = Method(l);
+        int n = l.Input.Size;
+        w.Line($"/// <summary>{l.Name}: {what}.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Line($"global::System.Buffer.MemoryCopy(x, y, {n} * sizeof(float), {n} * sizeof(float));");
+        w.Close().Line();
+        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
+        w.Line($"global::System.Buffer.MemoryCopy(dy, dx, {n} * sizeof(float), {n} * sizeof(float));");
+        w.Close().Line();
+    }
+
+    private static void EmitDropout(CodeWriter w, LayerSpec l)
+    {
+        string m = Method(l);
+        int n = l.Input.Size;
+        EmitCopyLayer(w, l, $"dropout p = {l.P.ToString(System.Globalization.CultureInfo.InvariantCulture)}; identity at inference");
+        w.Line($"/// <summary>{l.Name} in training: y = x · mask, the mask holding 0 or 1/(1 − p).</summary>");
+        w.Open($"private static void {m}_TrainForward(float* x, float* y, float* mask)");
+        w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(y, {n}));");
+        w.Close().Line();
+        w.Open($"private static void {m}_TrainBackward(float* dy, float* dx, float* mask)");
+        w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(dy, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(dx, {n}));");
+        w.Close().Line();
+    }
+
+    private static void EmitActivationLayer(CodeWriter w, LayerSpec l)
+    {
+        string m = Method(l);
+        int n = l.Input.Size;
+        string span(string p) => $"new global::System.Span<float>({p}, {n})";
+        string ro(string p) => $"new global::System.ReadOnlySpan<float>({p}, {n})";
+        w.Line($"/// <summary>{l.Name}: {l.Kind} over {n} values.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        switch (l.Kind)
+        {
+            case LayerKind.ReLU:
+                w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Max({ro("x")}, 0f, {span("y")});");
+                break;
+            case LayerKind.LeakyReLU:
+                w.Line($"for (int i = 0; i < {n}; i++) y[i] = x[i] > 0f ? x[i] : x[i] * {F(l.Slope)};");
+                break;
+            case LayerKind.Sigmoid:
+                w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Sigmoid({ro("x")}, {span("y")});");
+                break;
+            case LayerKind.Tanh:
+                w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Tanh({ro("x")}, {span("y")});");
+                break;
+        }
+        w.Close().Line();
+        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
+        string d = l.Kind switch
+        {
+            LayerKind.ReLU => "x[i] > 0f ? dy[i] : 0f",
+            LayerKind.LeakyReLU => $"x[i] > 0f ? dy[i] : dy[i] * {F(l.Slope)}",
+            LayerKind.Sigmoid => "dy[i] * y[i] * (1f - y[i])",
+            _ => "dy[i] * (1f - y[i] * y[i])",
+        };
+        w.Line($"for (int i = 0; i < {n}; i++) dx[i] = {d};");
+        w.Close().Line();
+    }
+
+    private static void EmitSoftmax(CodeWriter w, LayerSpec l)
+    {
+        string m = Method(l);
+        int n = l.Input.Size;
+        w.Line($"/// <summary>{l.Name}: softmax over {n} features.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Line($"global::System.Numerics.Tensors.TensorPrimitives.SoftMax(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.Span<float>(y, {n}));");
+        w.Close().Line();
+        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
+        w.Line("float dot = 0f;");
+        w.Line($"for (int i = 0; i < {n}; i++) dot += dy[i] * y[i];");
+        w.Line($"for (int i = 0; i < {n}; i++) dx[i] = y[i] * (dy[i] - dot);");
+        w.Close().Line();
+    }
+
+    /// <summary>LocalResponseNorm across channels: b_c = a_c / (k + α/n · Σ a_j²)^β.</summary>
+    private static void EmitLrn(CodeWriter w, LayerSpec l, WorkspacePlan plan)
+    {
+        string m = Method(l);
+        int C = l.Input.C, HW = l.Input.H * l.Input.W, n = l.LrnSize;
+        int lo = n / 2, hi = (n - 1) / 2;
+        string alphaN = D(l.Alpha / n);
+        w.Line($"/// <summary>{l.Name}: LRN over {n} channels (c − {lo} … c + {hi}), α = {D(l.Alpha)}, β = {D(l.Beta)}, k = {D(l.K)}.</summary>");
+        w.Open($"private static void {m}_Scale(float* x, float* s)");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line($"int j0 = global::System.Math.Max(0, c - {lo}), j1 = global::System.Math.Min({C - 1}, c + {hi});");
+        w.Open($"for (int i = 0; i < {HW}; i++)");
+        w.Line("double sum = 0;");
+        w.Line($"for (int j = j0; j <= j1; j++) {{ double a = x[j * {HW} + i]; sum += a * a; }}");
+        w.Line($"s[c * {HW} + i] = (float)({D(l.K)} + {alphaN} * sum);");
+        w.Close().Close().Close().Line();
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Line($"float* s = ws + {plan.Lrn};");
+        w.Line($"{m}_Scale(x, s);");
+        w.Line($"for (int i = 0; i < {C * HW}; i++) y[i] = (float)(x[i] * global::System.Math.Pow(s[i], {D(-l.Beta)}));");
+        w.Close().Line();
+        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
+        w.Line($"float* s = ws + {plan.Lrn};");
+        w.Line($"{m}_Scale(x, s);");
+        w.Line("// dx_i = dy_i · s_i^−β − 2αβ/n · x_i · Σ_{c : i in window(c)} dy_c · x_c · s_c^(−β−1)");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line($"int j0 = global::System.Math.Max(0, c - {hi}), j1 = global::System.Math.Min({C - 1}, c + {lo});");
+        w.Open($"for (int i = 0; i < {HW}; i++)");
+        w.Line("double acc = 0;");
+        w.Line($"for (int j = j0; j <= j1; j++) {{ int e = j * {HW} + i; acc += (double)dy[e] * x[e] * global::System.Math.Pow(s[e], {D(-l.Beta - 1)}); }}");
+        w.Line($"int at = c * {HW} + i;");
+        w.Line($"dx[at] = (float)(dy[at] * global::System.Math.Pow(s[at], {D(-l.Beta)}) - {D(2 * l.Alpha * l.Beta / n)} * x[at] * acc);");
+        w.Close().Close().Close().Line();
+    }
+
+    /// <summary>BatchNorm: per-sample pieces; the batch statistics are reduced by the training driver.</summary>
+    private static void EmitBatchNorm(CodeWriter w, LayerSpec l)
+    {
+        string m = Method(l);
+        int C = l.Input.C, HW = l.Input.H * l.Input.W;
+        int mean = l.BufferOffset, var = l.BufferOffset + C;
+        w.Line($"/// <summary>{l.Name}: batch norm over {C} channel(s) of {HW} value(s); inference uses the running statistics.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* buf)");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line($"float scale = p[{l.WeightOffset} + c] / global::System.MathF.Sqrt(buf[{var} + c] + 1e-5f);");
+        w.Line($"float shift = p[{l.BiasOffset} + c] - buf[{mean} + c] * scale;");
+        w.Line($"for (int i = 0; i < {HW}; i++) y[c * {HW} + i] = x[c * {HW} + i] * scale + shift;");
+        w.Close().Close().Line();
+        w.Line("/// <summary>Adds this sample's per-channel sum and sum of squares to <paramref name=\"acc\"/> (2 × C doubles).</summary>");
+        w.Open($"private static void {m}_Sums(float* x, double* acc)");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line("double s = 0, q = 0;");
+        w.Line($"for (int i = 0; i < {HW}; i++) {{ double v = x[c * {HW} + i]; s += v; q += v * v; }}");
+        w.Line($"acc[c] += s; acc[{C} + c] += q;");
+        w.Close().Close().Line();
+        w.Line("/// <summary>Normalises with the batch statistics: y = (x − mean) · invStd · γ + β.</summary>");
+        w.Open($"private static void {m}_Apply(float* x, float* y, float* p, float* stats)");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line($"float scale = stats[{C} + c] * p[{l.WeightOffset} + c], shift = p[{l.BiasOffset} + c] - stats[c] * scale;");
+        w.Line($"for (int i = 0; i < {HW}; i++) y[c * {HW} + i] = x[c * {HW} + i] * scale + shift;");
+        w.Close().Close().Line();
+        w.Line("/// <summary>Adds this sample's Σ dy and Σ dy · x̂ per channel to <paramref name=\"acc\"/>.</summary>");
+        w.Open($"private static void {m}_GradSums(float* x, float* dy, float* stats, double* acc)");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line("double s = 0, q = 0;");
+        w.Line($"float mu = stats[c], inv = stats[{C} + c];");
+        w.Line($"for (int i = 0; i < {HW}; i++) {{ double d = dy[c * {HW} + i]; s += d; q += d * ((x[c * {HW} + i] - mu) * inv); }}");
+        w.Line($"acc[c] += s; acc[{C} + c] += q;");
+        w.Close().Close().Line();
+        w.Line("/// <summary>dx = γ · invStd / M · (M · dy − Σdy − x̂ · Σ(dy · x̂)), M values per channel in the batch.</summary>");
+        w.Open($"private static void {m}_GradApply(float* x, float* dy, float* dx, float* p, float* stats, float* sums, float count)");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Line($"float mu = stats[c], inv = stats[{C} + c], k = p[{l.WeightOffset} + c] * inv / count;");
+        w.Line($"float sd = sums[c], sdx = sums[{C} + c];");
+        w.Line($"for (int i = 0; i < {HW}; i++) {{ int e = c * {HW} + i; float xh = (x[e] - mu) * inv; dx[e] = k * (count * dy[e] - sd - xh * sdx); }}");
+        w.Close().Close().Line();
+    }
+}

@@ -1,0 +1,131 @@
+using System;
+using System.Collections.Generic;
+using Unrolled.Generator.Model;
+
+namespace Unrolled.Generator;
+
+/// <summary>
+/// How a convolution lays out its input in the workspace: zero-padded and split into stride phases,
+/// so that every kernel read is a contiguous vector load whatever the stride.
+/// Element (c, row, col) of the padded input lives at c·Plane + (col % S)·Phase + row·PitchP + col / S.
+/// Output rows are computed PitchO columns wide (a multiple of 16), so every store is a whole vector.
+/// </summary>
+internal sealed class ConvGeometry
+{
+    public ConvGeometry(LayerSpec l)
+    {
+        S = l.Stride;
+        Hp = l.Input.H + l.PadTop + l.PadBottom;
+        Wp = l.Input.W + l.PadLeft + l.PadRight;
+        PitchO = RoundUp(l.Output.W, 16);
+        PitchP = RoundUp(Math.Max(PitchO + (l.KernelW - 1) / S, (Wp + S - 1) / S), 4);
+        Phase = Hp * PitchP;
+        Plane = S * Phase;
+        PhaseSize = l.Input.C * Plane;
+        OutSize = l.Output.C * l.Output.H * PitchO;
+    }
+
+    public int S { get; }
+    public int Hp { get; }
+    public int Wp { get; }
+    public int PitchO { get; }
+    public int PitchP { get; }
+    public int Phase { get; }
+    public int Plane { get; }
+    /// <summary>Floats of the padded, phase-split input.</summary>
+    public int PhaseSize { get; }
+    /// <summary>Floats of the output computed with row pitch PitchO.</summary>
+    public int OutSize { get; }
+
+    public static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+}
+
+/// <summary>One vector width the emitter writes a kernel for.</summary>
+internal sealed class VecPath
+{
+    private VecPath(string suffix, string vec, int lanes, int budget, string condition)
+    {
+        Suffix = suffix; Vec = vec; Lanes = lanes; Budget = budget; Condition = condition;
+    }
+
+    public string Suffix { get; }
+    /// <summary>The static class alias (Vec512 …) declared at the top of the generated file.</summary>
+    public string Vec { get; }
+    /// <summary>The vector type.</summary>
+    public string T => Vec + "F";
+    public int Lanes { get; }
+    /// <summary>Accumulator registers a tile may hold.</summary>
+    public int Budget { get; }
+    /// <summary>The runtime test that selects this path; null for the portable fallback.</summary>
+    public string Condition { get; }
+
+    public string Fma(string a, string b, string c) => Suffix switch
+    {
+        "512" => $"global::System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd({a}, {b}, {c})",
+        "256" => $"global::System.Runtime.Intrinsics.X86.Fma.MultiplyAdd({a}, {b}, {c})",
+        _ => $"({a} * {b} + {c})",
+    };
+
+    /// <summary>Stores vector <paramref name="value"/> at pointer <paramref name="at"/>.</summary>
+    public string Store(string value, string at) => $"{Vec}.Store({value}, {at});";
+
+    public static readonly VecPath V512 = new("512", "Vec512", 16, 24, "global::Unrolled.Kernels.Use512");
+    public static readonly VecPath V256 = new("256", "Vec256", 8, 12, "global::Unrolled.Kernels.Use256");
+    public static readonly VecPath V128 = new("128", "Vec128", 4, 12, "true");
+    public static readonly VecPath[] All = { V512, V256, V128 };
+}
+
+/// <summary>
+/// The per-chunk workspace: one region per purpose, at constant offsets (multiples of 16 floats).
+/// Conv phase buffers are per layer because their zero borders are written once, when allocated.
+/// </summary>
+internal sealed class WorkspacePlan
+{
+    public WorkspacePlan(NetworkSpec net)
+    {
+        int offset = 0;
+        int Take(int size)
+        {
+            int at = offset;
+            offset += ConvGeometry.RoundUp(Math.Max(size, 1), 16);
+            return at;
+        }
+
+        int maxAct = 1, maxOut = 1, maxPhase = 1, maxChannels = 1;
+        foreach (LayerSpec l in net.Layers)
+        {
+            maxAct = Math.Max(maxAct, l.Output.Size);
+            maxChannels = Math.Max(maxChannels, Math.Max(l.Input.C, l.Output.C));
+            if (l.Kind == LayerKind.Conv2D)
+            {
+                var g = new ConvGeometry(l);
+                Geometry[l.Index] = g;
+                maxOut = Math.Max(maxOut, g.OutSize);
+                maxPhase = Math.Max(maxPhase, g.PhaseSize);
+            }
+        }
+        Ping = Take(maxAct);
+        Pong = Take(maxAct);
+        foreach (LayerSpec l in net.Layers)
+            if (l.Kind == LayerKind.Conv2D) PhaseOffset[l.Index] = Take(Geometry[l.Index].PhaseSize);
+        Tile = Take(maxOut);
+        Grad = Take(maxOut);
+        GradPhase = Take(maxPhase);
+        Lrn = Take(maxAct);
+        Size = offset;
+    }
+
+    public Dictionary<int, ConvGeometry> Geometry { get; } = new();
+    public Dictionary<int, int> PhaseOffset { get; } = new();
+    public int Ping { get; }
+    public int Pong { get; }
+    /// <summary>A conv output computed at pitch PitchO before it is compacted to the public layout.</summary>
+    public int Tile { get; }
+    /// <summary>A conv's output gradient at pitch PitchO, tails zero.</summary>
+    public int Grad { get; }
+    /// <summary>A conv's input gradient in the padded phase layout.</summary>
+    public int GradPhase { get; }
+    /// <summary>LRN's per-element scale, kept between the two halves of its backward pass.</summary>
+    public int Lrn { get; }
+    public int Size { get; }
+}
