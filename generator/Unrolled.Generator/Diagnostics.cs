@@ -94,6 +94,11 @@ internal static class Diagnostics
         "The network '{0}' is too large: {1}",
         "Sizes are limited so that every buffer fits in a .NET array.");
 
+    public static readonly DiagnosticDescriptor UnsafeNotAllowed = Error("UNR0017",
+        "Unsafe code must be allowed",
+        "The network '{0}' compiles to pointer-based kernels: set <AllowUnsafeBlocks>true</AllowUnsafeBlocks> in the project",
+        "Generated kernels use pointers into pinned workspaces. The Unrolled package sets AllowUnsafeBlocks for you; a project reference does not.");
+
     public static readonly DiagnosticDescriptor InternalError = Error("UNR0099",
         "Internal generator error",
         "The generator could not emit '{0}': {1}. Please report this declaration.",
@@ -107,7 +112,7 @@ internal static class Diagnostics
         [LayerWithoutNetwork.Id] = LayerWithoutNetwork, [DuplicateName.Id] = DuplicateName,
         [StrideDropsInput.Id] = StrideDropsInput, [NegativePadding.Id] = NegativePadding,
         [UnsupportedClass.Id] = UnsupportedClass, [InvalidName.Id] = InvalidName,
-        [InvalidValue.Id] = InvalidValue, [TooLarge.Id] = TooLarge, [InternalError.Id] = InternalError,
+        [InvalidValue.Id] = InvalidValue, [TooLarge.Id] = TooLarge, [InternalError.Id] = InternalError, [UnsafeNotAllowed.Id] = UnsafeNotAllowed,
     };
 
     public static DiagnosticDescriptor ById(string id) => All[id];

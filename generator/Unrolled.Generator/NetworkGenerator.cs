@@ -1,5 +1,6 @@
 using System;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Unrolled.Generator.Model;
 
@@ -40,12 +41,22 @@ public sealed class NetworkGenerator : IIncrementalGenerator
             foreach (DiagnosticInfo d in list) spc.ReportDiagnostic(d.ToDiagnostic());
         });
 
-        IncrementalValuesProvider<(NetworkSpec Spec, string HintName)> specs = parsed
+        IncrementalValueProvider<bool> allowUnsafe = context.CompilationProvider
+            .Select(static (c, _) => c.Options is CSharpCompilationOptions { AllowUnsafe: true });
+
+        IncrementalValuesProvider<((NetworkSpec Spec, string HintName, LocationInfo? Location) Item, bool AllowUnsafe)> specs = parsed
             .Where(static r => r.Spec is not null)
-            .Select(static (r, _) => (r.Spec!, r.HintName))
-            .WithTrackingName(Steps.Spec);
-        context.RegisterSourceOutput(specs, static (spc, item) =>
+            .Select(static (r, _) => (r.Spec!, r.HintName, r.Location))
+            .WithTrackingName(Steps.Spec)
+            .Combine(allowUnsafe);
+        context.RegisterSourceOutput(specs, static (spc, pair) =>
         {
+            var item = pair.Item;
+            if (!pair.AllowUnsafe)
+            {
+                spc.ReportDiagnostic(Diagnostic.Create(Diagnostics.UnsafeNotAllowed, item.Location?.ToLocation(), item.Spec.ClassName));
+                return;
+            }
             string source;
             try
             {

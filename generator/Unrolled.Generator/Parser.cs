@@ -83,7 +83,7 @@ internal static class Parser
         void Report(DiagnosticDescriptor d, LocationInfo? where, params object[] args)
             => diagnostics.Add(new DiagnosticInfo(d.Id, where, args.Select(a => Convert.ToString(a, CultureInfo.InvariantCulture) ?? "").ToEquatableArray()));
 
-        ParseResult Fail() => new(null, diagnostics.ToEquatableArray(), hintName);
+        ParseResult Fail() => new(null, diagnostics.ToEquatableArray(), hintName, networkLocation);
 
         // The class itself.
         bool isPartial = type.DeclaringSyntaxReferences.All(r =>
@@ -206,7 +206,7 @@ internal static class Parser
         string? ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
         string accessibility = type.DeclaredAccessibility == Accessibility.Public ? "public" : "internal";
         var spec = new NetworkSpec(ns, type.Name, accessibility, input, loss, layers.ToEquatableArray(), parameters, buffers, counters);
-        return new ParseResult(spec, diagnostics.ToEquatableArray(), hintName);
+        return new ParseResult(spec, diagnostics.ToEquatableArray(), hintName, networkLocation);
     }
 
     private delegate void Reporter(DiagnosticDescriptor descriptor, LocationInfo? where, params object[] args);

@@ -99,4 +99,4 @@ internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, Equatab
 }
 
 /// <summary>What the parser makes of one [Network] class: a spec when it compiles, and its diagnostics.</summary>
-internal sealed record ParseResult(NetworkSpec? Spec, EquatableArray<DiagnosticInfo> Diagnostics, string HintName);
+internal sealed record ParseResult(NetworkSpec? Spec, EquatableArray<DiagnosticInfo> Diagnostics, string HintName, LocationInfo? Location);
