@@ -8,13 +8,51 @@ namespace Unrolled.Generator;
 /// <summary>Conv2D: forward and backward kernels, specialised to one layer's shapes.</summary>
 internal static partial class Emitter
 {
+    /// <summary>
+    /// The input gradient of a stride-1 convolution is itself a convolution: of dz (F×Ho×Wo) with the kernel
+    /// flipped and transposed (C×F×Kh×Kw), padded by K − 1 − p. This spec describes it, so the same
+    /// register-tiled kernel serves both directions. Null when the padding exceeds K − 1 or the stride is not 1.
+    /// </summary>
+    internal static LayerSpec? InputGradientSpec(LayerSpec l)
+    {
+        if (l.Kind != LayerKind.Conv2D || l.Stride != 1) return null;
+        int pt = l.KernelH - 1 - l.PadTop, pb = l.KernelH - 1 - l.PadBottom, pl = l.KernelW - 1 - l.PadLeft, pr = l.KernelW - 1 - l.PadRight;
+        if (pt < 0 || pb < 0 || pl < 0 || pr < 0) return null;
+        return l with
+        {
+            Name = l.Name + " input gradient",
+            Input = l.Output,
+            Output = l.Input,
+            PadTop = pt, PadBottom = pb, PadLeft = pl, PadRight = pr,
+            HasBias = false,
+            Activation = Act.None,
+            Index = TransposedBase + l.Index,
+        };
+    }
+
+    /// <summary>Method names of synthetic specs (input-gradient convolutions) start here.</summary>
+    internal const int TransposedBase = 100000;
+
     private static void EmitConv(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first)
+    {
+        EmitConvKernel(w, l, plan);
+        string m = Method(l);
+        w.Line($"/// <summary>{l.Name}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Line($"{m}_Convolve(x, y, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws);");
+        w.Close().Line();
+        LayerSpec? t = first ? null : InputGradientSpec(l);
+        if (t is not null) EmitConvKernel(w, t, plan);
+        EmitConvBackward(w, l, plan, first, t);
+    }
+
+    /// <summary>Pad, register tiles and driver of one convolution: <c>{m}_Convolve(x, y, weights, bias, ws)</c>.</summary>
+    private static void EmitConvKernel(CodeWriter w, LayerSpec l, WorkspacePlan plan)
     {
         ConvGeometry g = plan.Geometry[l.Index];
         string m = Method(l);
         int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
-        int KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, CKK = C * KK;
-        string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
+        int KH = l.KernelH, KW = l.KernelW, S = l.Stride;
 
         // Pad and phase-split the input. Borders were zeroed when the workspace was allocated and are never written.
         w.Line($"/// <summary>{l.Name}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {S} phase(s) per channel).</summary>");
@@ -44,16 +82,13 @@ internal static partial class Emitter
                 EmitConvTile(w, l, g, v, t.Cv, ft, rt);
         }
 
-        // Forward driver.
         bool direct = g.PitchO == Wo;
-        w.Line($"/// <summary>{l.Name}: {l.Input} → {l.Output}, {KH}×{KW} kernel, stride {S}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
-        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Line($"/// <summary>{l.Name}: {l.Input} → {l.Output} with the given weights [{F}, {C}, {KH}, {KW}] and bias.</summary>");
+        w.Open($"private static void {m}_Convolve(float* x, float* y, float* wt, float* bias, float* ws)");
         w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
         w.Line($"{m}_Pad(x, P);");
         w.Line(direct ? "float* O = y; // rows are whole vectors wide: write the output in place"
                       : $"float* O = ws + {plan.Tile}; // rows {g.PitchO} wide, compacted to {Wo} below");
-        w.Line($"float* wt = p + {wOff};");
-        w.Line(l.HasBias ? $"float* bias = p + {bOff};" : "float* bias = null;");
         EmitPathSwitch(w, v =>
         {
             ConvTile t = tiles[v];
@@ -68,19 +103,33 @@ internal static partial class Emitter
         }
         EmitSlowActivation(w, l.Activation, "y", l.Output.Size);
         w.Close().Line();
+    }
+
+    private static void EmitConvBackward(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first, LayerSpec? transposed)
+    {
+        ConvGeometry g = plan.Geometry[l.Index];
+        string m = Method(l);
+        int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
+        int S = l.Stride;
+        string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
 
         // Backward.
         w.Line($"/// <summary>{l.Name} backward: bias and weight gradients{(first ? "" : ", and the input gradient")}.</summary>");
-        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
+        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws, float* packed)");
+        if (l.Activation != Act.None)
+            w.Line($"for (int i = 0; i < {F * Ho * Wo}; i++) dy[i] *= {Derivative(l.Activation, "y[i]", l.Slope)}; // dz = dy · act'(y), in place");
+        if (transposed is not null)
+        {
+            w.Line($"// input gradient: dz convolved with the flipped, transposed kernel (packed once per step)");
+            w.Line($"{Method(transposed)}_Convolve(dy, dx, packed, null, ws);");
+        }
         w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
         w.Line($"{m}_Pad(x, P);");
         w.Line($"float* G = ws + {plan.Grad};");
-        w.Line($"// G = dy · act'(y) at row pitch {g.PitchO}; tail columns stay zero so whole-vector loops are exact.");
+        w.Line($"// G = dz at row pitch {g.PitchO}; tail columns stay zero so whole-vector loops are exact.");
         w.Open($"for (int r = 0; r < {F * Ho}; r++)");
         w.Line($"float* gr = G + r * {g.PitchO};");
-        w.Line($"float* dyr = dy + r * {Wo};");
-        w.Line($"float* yr = y + r * {Wo};");
-        w.Line($"for (int ox = 0; ox < {Wo}; ox++) gr[ox] = dyr[ox] * {Derivative(l.Activation, "yr[ox]", l.Slope)};");
+        w.Line($"global::System.Buffer.MemoryCopy(dy + r * {Wo}, gr, {Wo} * sizeof(float), {Wo} * sizeof(float));");
         if (Wo < g.PitchO) w.Line($"for (int ox = {Wo}; ox < {g.PitchO}; ox++) gr[ox] = 0f;");
         w.Close();
         if (l.HasBias)
@@ -95,7 +144,7 @@ internal static partial class Emitter
         w.Line($"float* gw = g + {wOff};");
         w.Line($"float* wt = p + {wOff};");
         EmitPathSwitch(w, v => EmitConvWeightGrad(w, l, g, v));
-        if (!first)
+        if (!first && transposed is null)
         {
             w.Line($"float* D = ws + {plan.GradPhase};");
             w.Line($"new global::System.Span<float>(D, {g.PhaseSize}).Clear();");

@@ -7,7 +7,8 @@ namespace Unrolled.Generator;
 /// <summary>Kernels of the layers other than Conv2D. One forward and one backward method per layer, per sample.</summary>
 internal static partial class Emitter
 {
-    private static string Method(LayerSpec l) => "L" + l.Index;
+    private static string Method(LayerSpec l)
+        => l.Index >= TransposedBase ? $"L{l.Index - TransposedBase}_InputGradient" : "L" + l.Index;
 
     private static void EmitPathSwitch(CodeWriter w, Action<VecPath> body)
     {
@@ -48,95 +49,6 @@ internal static partial class Emitter
         Act.Tanh => $"(1f - {y} * {y})",
         _ => "1f",
     };
-
-    private static void EmitDense(CodeWriter w, LayerSpec l, bool first)
-    {
-        string m = Method(l);
-        int In = l.Input.Size, U = l.Output.C;
-        string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
-
-        w.Line($"/// <summary>{l.Name}: {l.Input} → {U}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
-        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        w.Line($"float* wt = p + {wOff};");
-        EmitPathSwitch(w, v =>
-        {
-            int ut = Math.Min(4, U), main = U - U % ut, vecEnd = In - In % v.Lanes;
-            w.Line($"// {ut} units × one vector of {v.Lanes} inputs in registers; {In - vecEnd} input(s) in the scalar tail");
-            void Tile(int n, string u0)
-            {
-                for (int j = 0; j < n; j++) w.Line($"{v.T} s{j} = {v.T}.Zero;");
-                if (vecEnd > 0)
-                {
-                    w.Open($"for (int i = 0; i < {vecEnd}; i += {v.Lanes})");
-                    w.Line($"{v.T} xv = {v.Vec}.Load(x + i);");
-                    for (int j = 0; j < n; j++) w.Line($"s{j} = {v.Fma($"{v.Vec}.Load(wt + ({u0} + {j}) * {In} + i)", "xv", $"s{j}")};");
-                    w.Close();
-                }
-                for (int j = 0; j < n; j++)
-                {
-                    w.Line($"float t{j} = {v.Vec}.Sum(s{j}){(l.HasBias ? $" + p[{bOff} + {u0} + {j}]" : "")};");
-                    if (vecEnd < In) w.Line($"for (int i = {vecEnd}; i < {In}; i++) t{j} += wt[({u0} + {j}) * {In} + i] * x[i];");
-                    w.Line($"y[{u0} + {j}] = {ScalarActivation(l.Activation, $"t{j}", 0.01)};");
-                }
-            }
-            if (main > 0)
-            {
-                w.Open($"for (int u0 = 0; u0 < {main}; u0 += {ut})");
-                Tile(ut, "u0");
-                w.Close();
-            }
-            if (U % ut > 0)
-            {
-                w.Open("");
-                Tile(U % ut, main.ToString());
-                w.Close();
-            }
-        });
-        EmitSlowActivation(w, l.Activation, "y", U);
-        w.Close().Line();
-
-        w.Line($"/// <summary>{l.Name} backward.</summary>");
-        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        w.Line($"float* dz = ws; // {U} floats");
-        w.Line($"for (int u = 0; u < {U}; u++) dz[u] = dy[u] * {Derivative(l.Activation, "y[u]", 0.01)};");
-        if (l.HasBias) w.Line($"for (int u = 0; u < {U}; u++) g[{bOff} + u] += dz[u];");
-        w.Line($"float* gw = g + {wOff};");
-        w.Line($"float* wt = p + {wOff};");
-        EmitPathSwitch(w, v =>
-        {
-            int vecEnd = In - In % v.Lanes;
-            w.Line("// weight gradient: one row axpy per unit");
-            w.Open($"for (int u = 0; u < {U}; u++)");
-            w.Line($"float du = dz[u];");
-            w.Line("if (du == 0f) continue;");
-            w.Line($"{v.T} dv = {v.Vec}.Create(du);");
-            w.Line($"float* gr = gw + u * {In};");
-            if (vecEnd > 0) w.Line($"for (int i = 0; i < {vecEnd}; i += {v.Lanes}) {v.Store(v.Fma("dv", $"{v.Vec}.Load(x + i)", $"{v.Vec}.Load(gr + i)"), "gr + i")}");
-            if (vecEnd < In) w.Line($"for (int i = {vecEnd}; i < {In}; i++) gr[i] += du * x[i];");
-            w.Close();
-            if (!first)
-            {
-                w.Line("// input gradient: one vector of inputs in registers, summed over the units");
-                if (vecEnd > 0)
-                {
-                    w.Open($"for (int i = 0; i < {vecEnd}; i += {v.Lanes})");
-                    w.Line($"{v.T} s = {v.T}.Zero;");
-                    w.Line($"for (int u = 0; u < {U}; u++) s = {v.Fma($"{v.Vec}.Create(dz[u])", $"{v.Vec}.Load(wt + u * {In} + i)", "s")};");
-                    w.Line(v.Store("s", "dx + i"));
-                    w.Close();
-                }
-                if (vecEnd < In)
-                {
-                    w.Open($"for (int i = {vecEnd}; i < {In}; i++)");
-                    w.Line("float s = 0f;");
-                    w.Line($"for (int u = 0; u < {U}; u++) s += dz[u] * wt[u * {In} + i];");
-                    w.Line("dx[i] = s;");
-                    w.Close();
-                }
-            }
-        });
-        w.Close().Line();
-    }
 
     private static string ScalarActivation(Act act, string z, double slope) => act switch
     {

@@ -241,22 +241,31 @@ internal static partial class Emitter
         w.Close();
         w.Close().Line();
 
-        w.Line("/// <summary>Inference of one chunk's samples, one sample at a time through every layer.</summary>");
+        w.Line($"/// <summary>Inference of one chunk's samples, {plan.Block} at a time, layer by layer.</summary>");
         w.Open("private void InferChunk(int chunk)");
         w.Line("float* ws = Workspace(chunk);");
         w.Line("float* p = _p, b = _b;");
         w.Line("var (start, end) = ChunkRange(chunk);");
-        w.Open("for (int n = start; n < end; n++)");
-        w.Line("float* x = _x + (long)n * InputSize;");
-        w.Line("float* y = _y + (long)n * OutputSize;");
-        string input = "x";
+        w.Open($"for (int n0 = start; n0 < end; n0 += {plan.Block})");
+        w.Line($"int count = global::System.Math.Min({plan.Block}, end - n0);");
+        w.Line("float* x = _x + (long)n0 * InputSize;");
+        w.Line("float* y = _y + (long)n0 * OutputSize;");
+        string input = "x", inStride = "InputSize";
         for (int i = 0; i < net.Layers.Count; i++)
         {
             LayerSpec l = net.Layers[i];
-            string output = i == net.Layers.Count - 1 ? "y" : $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
-            string extra = l.Kind == LayerKind.BatchNorm ? "b" : "ws";
-            w.Line($"{Method(l)}_Forward({input}, {output}, p, {extra}); // {l.Name}: {l.Output}");
+            bool last = i == net.Layers.Count - 1;
+            string output = last ? "y" : $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
+            string outStride = last ? "OutputSize" : plan.ActStride.ToString();
+            if (l.Kind == LayerKind.Dense)
+                w.Line($"{Method(l)}_Forward({input}, {inStride}, {output}, {outStride}, count, p); // {l.Name}: {l.Output}");
+            else
+            {
+                string extra = l.Kind == LayerKind.BatchNorm ? "b" : "ws";
+                w.Line($"for (int a = 0; a < count; a++) {Method(l)}_Forward({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p, {extra}); // {l.Name}: {l.Output}");
+            }
             input = output;
+            inStride = outStride;
         }
         w.Close();
         w.Close().Line();
@@ -326,6 +335,8 @@ internal static partial class Emitter
         w.Line($"private const int ActivationFloatsPerSample = {total}; // every layer's output, each padded to 16 floats");
         w.Line($"private const int MaskFloatsPerSample = {masks};");
         w.Line($"private const int BatchNormStats = {Math.Max(bnDoubles, 1)}; // mean and inverse std (then Σdy, Σdy·x̂) per BN channel");
+        w.Line($"private readonly float[] _packed = new float[{plan.PackedSize}]; // flipped, transposed conv kernels for input gradients");
+        w.Line("private float* _pk;");
         w.Line("private global::Unrolled.Runtime.AlignedBuffer? _activations, _gradA, _gradB, _masks, _losses, _stats;");
         w.Line("private global::Unrolled.Runtime.AlignedBuffer?[] _chunkGradients = new global::Unrolled.Runtime.AlignedBuffer?[1];");
         w.Line("private double[] _chunkSums = new double[BatchNormStats];");
@@ -353,6 +364,8 @@ internal static partial class Emitter
         w.Line("if (layer < 0) return _x + (long)n * InputSize;");
         w.Line("return _activations!.Pointer + (long)s_actPrefix[layer] * _batch + (long)n * s_actStride[layer];");
         w.Close();
+        w.Line("/// <summary>Floats between samples in the saved output of a layer (−1: the input).</summary>");
+        w.Line("private static int ActStride(int layer) => layer < 0 ? InputSize : s_actStride[layer];");
         w.Line($"private static readonly int[] s_actPrefix = {{ {string.Join(", ", actPrefix)} }};");
         w.Line($"private static readonly int[] s_actStride = {{ {string.Join(", ", net.Layers.Select(l => ConvGeometry.RoundUp(l.Output.Size, 16)))} }};");
         w.Line("/// <summary>The gradient of the loss at the output of layer <paramref name=\"layer\"/> for sample n.</summary>");
@@ -419,8 +432,8 @@ internal static partial class Emitter
         w.Line("int chunks = ChunkCount(batch);");
         w.Line("EnsureTraining(batch, chunks);");
         w.Line("_trainingSteps++;");
-        w.Open("fixed (float* p = _parameters, b = _buffers)");
-        w.Line("_x = x; _p = p; _b = b; _labels = labels; _targets = targets;");
+        w.Open("fixed (float* p = _parameters, b = _buffers, pk = _packed)");
+        w.Line("_x = x; _p = p; _b = b; _pk = pk; _labels = labels; _targets = targets;");
         w.Line("_batch = batch; _chunks = chunks;");
         w.Line("for (int i = 0; i < chunks; i++) _chunkGradients[i]!.Span.Slice(0, ParameterCount).Clear();");
         w.Line("float* stats = _stats!.Pointer;");
@@ -434,6 +447,14 @@ internal static partial class Emitter
                     w.Line($"Run({ph.Id}); // forward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Select(i => net.Layers[i].Name))}");
                     break;
                 case "Loss":
+                    foreach (var pair in plan.Transposed.OrderBy(t => t.Key))
+                    {
+                        LayerSpec l = net.Layers[pair.Key];
+                        int off = plan.PackedOffset[pair.Key], C = l.Input.C, F = l.Output.C, KH = l.KernelH, KW = l.KernelW;
+                        w.Line($"// {l.Name}: pack the flipped, transposed kernel [{C}, {F}, {KH}, {KW}] for its input gradient");
+                        w.Line($"for (int c = 0; c < {C}; c++) for (int f = 0; f < {F}; f++) for (int ky = 0; ky < {KH}; ky++) for (int kx = 0; kx < {KW}; kx++)");
+                        w.Line($"    _pk[{off} + ((c * {F} + f) * {KH} + ky) * {KW} + kx] = p[{l.WeightOffset} + ((f * {C} + c) * {KH} + {KH - 1} - ky) * {KW} + {KW - 1} - kx];");
+                    }
                     w.Line($"Run({ph.Id}); // loss and its gradient at the {(backwardStart == L - 1 ? "output" : "logits")}");
                     break;
                 case "Backward":
@@ -479,7 +500,7 @@ internal static partial class Emitter
         }
         w.Close();
         w.Open("finally");
-        w.Line("_x = _p = _b = _targets = null; _labels = null;");
+        w.Line("_x = _p = _b = _pk = _targets = null; _labels = null;");
         w.Close();
         w.Line("// Reduce the chunks' gradients in chunk order: the result depends only on the chunk count.");
         w.Line("global::System.Span<float> grads = _gradients;");
@@ -511,38 +532,45 @@ internal static partial class Emitter
             switch (ph.Kind)
             {
                 case "Forward":
-                    w.Open("for (int n = start; n < end; n++)");
                     for (int i = ph.From; i < ph.To; i++)
                     {
                         LayerSpec l = net.Layers[i];
-                        if (l.Kind == LayerKind.Dropout)
+                        if (l.Kind == LayerKind.Dense)
+                            w.Line($"{Method(l)}_Forward(Act({i - 1}, start), ActStride({i - 1}), Act({i}, start), ActStride({i}), end - start, p); // {l.Name}");
+                        else if (l.Kind == LayerKind.Dropout)
                         {
-                            w.Line($"float* mask{i} = _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]};");
-                            w.Line($"global::Unrolled.Runtime.Rng.FillDropoutMask(mask{i}, {l.Output.Size}, {F(l.P)}, _seed, {i}, _trainingSteps, n);");
-                            w.Line($"{Method(l)}_TrainForward(Act({i - 1}, n), Act({i}, n), mask{i}); // {l.Name}");
+                            w.Open("for (int n = start; n < end; n++) // " + l.Name);
+                            w.Line($"float* mask = _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]};");
+                            w.Line($"global::Unrolled.Runtime.Rng.FillDropoutMask(mask, {l.Output.Size}, {F(l.P)}, _seed, {i}, _trainingSteps, n);");
+                            w.Line($"{Method(l)}_TrainForward(Act({i - 1}, n), Act({i}, n), mask);");
+                            w.Close();
                         }
                         else
-                            w.Line($"{Method(l)}_Forward(Act({i - 1}, n), Act({i}, n), p, ws); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Forward(Act({i - 1}, n), Act({i}, n), p, ws); // {l.Name}");
                     }
-                    w.Close();
                     break;
                 case "Loss":
                     EmitLossChunk(w, net, backwardStart);
                     break;
                 case "Backward":
-                    w.Open("for (int n = start; n < end; n++)");
                     for (int i = ph.To - 1; i >= ph.From; i--)
                     {
                         LayerSpec l = net.Layers[i];
                         string dx = i == 0 ? "null" : $"Grad({i - 1}, n)";
                         if (i == 0 && l.Kind is not (LayerKind.Conv2D or LayerKind.Dense))
                             w.Line($"// {l.Name}: no parameters and no input gradient needed");
+                        else if (l.Kind == LayerKind.Dense)
+                            w.Line($"{Method(l)}_Backward(Act({i - 1}, start), ActStride({i - 1}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({i - 1}, start)")}, MaxActivation, end - start, p, g); // {l.Name}");
                         else if (l.Kind == LayerKind.Dropout)
-                            w.Line($"{Method(l)}_TrainBackward(Grad({i}, n), {dx}, _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]}); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_TrainBackward(Grad({i}, n), {dx}, _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]}); // {l.Name}");
+                        else if (l.Kind == LayerKind.Conv2D)
+                        {
+                            string packed = plan.PackedOffset.TryGetValue(i, out int po) ? $"_pk + {po}" : "null";
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({i - 1}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws, {packed}); // {l.Name}");
+                        }
                         else
-                            w.Line($"{Method(l)}_Backward(Act({i - 1}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({i - 1}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {l.Name}");
                     }
-                    w.Close();
                     break;
                 case "BnSums":
                 {

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using Unrolled.Generator.Model;
 
 namespace Unrolled.Generator;
@@ -98,16 +99,29 @@ internal sealed class WorkspacePlan
             maxChannels = Math.Max(maxChannels, Math.Max(l.Input.C, l.Output.C));
             if (l.Kind == LayerKind.Conv2D)
             {
-                var g = new ConvGeometry(l);
-                Geometry[l.Index] = g;
-                maxOut = Math.Max(maxOut, g.OutSize);
-                maxPhase = Math.Max(maxPhase, g.PhaseSize);
+                var specs = new List<LayerSpec> { l };
+                if (l.Index > 0 && Emitter.InputGradientSpec(l) is { } t)
+                {
+                    specs.Add(t);
+                    Transposed[l.Index] = t;
+                    PackedOffset[l.Index] = PackedSize;
+                    PackedSize += l.WeightCount;
+                }
+                foreach (LayerSpec spec in specs)
+                {
+                    var g = new ConvGeometry(spec);
+                    Geometry[spec.Index] = g;
+                    maxOut = Math.Max(maxOut, g.OutSize);
+                    maxPhase = Math.Max(maxPhase, g.PhaseSize);
+                }
             }
         }
-        Ping = Take(maxAct);
-        Pong = Take(maxAct);
-        foreach (LayerSpec l in net.Layers)
-            if (l.Kind == LayerKind.Conv2D) PhaseOffset[l.Index] = Take(Geometry[l.Index].PhaseSize);
+        ActStride = ConvGeometry.RoundUp(maxAct, 16);
+        Block = Math.Max(1, Math.Min(16, (1 << 22) / ActStride));
+        Ping = Take(Block * ActStride);
+        Pong = Take(Block * ActStride);
+        foreach (int index in Geometry.Keys.OrderBy(k => k))
+            PhaseOffset[index] = Take(Geometry[index].PhaseSize);
         Tile = Take(maxOut);
         Grad = Take(maxOut);
         GradPhase = Take(maxPhase);
@@ -116,7 +130,16 @@ internal sealed class WorkspacePlan
     }
 
     public Dictionary<int, ConvGeometry> Geometry { get; } = new();
+    /// <summary>Stride-1 convolutions whose input gradient runs as a convolution with packed, flipped weights.</summary>
+    public Dictionary<int, LayerSpec> Transposed { get; } = new();
+    /// <summary>Where each such layer's packed weights start in the network's packed-weight array.</summary>
+    public Dictionary<int, int> PackedOffset { get; } = new();
+    public int PackedSize { get; }
     public Dictionary<int, int> PhaseOffset { get; } = new();
+    /// <summary>Samples inference takes through a layer together (so dense weights serve several samples per load).</summary>
+    public int Block { get; }
+    /// <summary>Floats between samples in the Ping and Pong buffers.</summary>
+    public int ActStride { get; }
     public int Ping { get; }
     public int Pong { get; }
     /// <summary>A conv output computed at pitch PitchO before it is compacted to the public layout.</summary>

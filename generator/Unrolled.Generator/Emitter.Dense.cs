@@ -1,0 +1,205 @@
+using System;
+using Unrolled.Generator.Model;
+using static Unrolled.Generator.CodeWriter;
+
+namespace Unrolled.Generator;
+
+/// <summary>Dense: kernels over a block of samples, so that each weight row loaded serves several samples.</summary>
+internal static partial class Emitter
+{
+    private static int DenseSamples(VecPath v) => v.Budget >= 24 ? 4 : 2;
+
+    private static void EmitDense(CodeWriter w, LayerSpec l, bool first)
+    {
+        string m = Method(l);
+        int In = l.Input.Size, U = l.Output.C;
+        string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
+
+        // ---- forward ----
+        w.Line($"/// <summary>{l.Name}: {l.Input} → {U} for <paramref name=\"count\"/> samples (rows of x every sx floats, of y every sy); {N(l.MultiplyAdds)} multiply-adds each.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, int sx, float* y, int sy, int count, float* p)");
+        w.Line($"float* wt = p + {wOff};");
+        w.Line("int n = 0;");
+        EmitPathSwitch(w, v =>
+        {
+            int nt = DenseSamples(v), ut = Math.Min(4, U), uMain = U - U % ut, vecEnd = In - In % v.Lanes;
+            w.Line($"// {nt} samples × {ut} units in registers, one vector of {v.Lanes} inputs at a time; {In - vecEnd} input(s) in the scalar tail");
+            void Tile(int ns, int us, string u0)
+            {
+                w.Open("");
+                for (int a = 0; a < ns; a++)
+                    for (int j = 0; j < us; j++) w.Line($"{v.T} s{a}_{j} = {v.T}.Zero;");
+                if (vecEnd > 0)
+                {
+                    w.Open($"for (int i = 0; i < {vecEnd}; i += {v.Lanes})");
+                    for (int a = 0; a < ns; a++) w.Line($"{v.T} x{a} = {v.Vec}.Load(x + (long)(n + {a}) * sx + i);");
+                    for (int j = 0; j < us; j++)
+                    {
+                        w.Line($"{v.T} w{j} = {v.Vec}.Load(wt + ({u0} + {j}) * {In} + i);");
+                        for (int a = 0; a < ns; a++) w.Line($"s{a}_{j} = {v.Fma($"w{j}", $"x{a}", $"s{a}_{j}")};");
+                    }
+                    w.Close();
+                }
+                for (int a = 0; a < ns; a++)
+                    for (int j = 0; j < us; j++)
+                    {
+                        w.Line($"float t{a}_{j} = {v.Vec}.Sum(s{a}_{j}){(l.HasBias ? $" + p[{bOff} + {u0} + {j}]" : "")};");
+                        if (vecEnd < In) w.Line($"for (int i = {vecEnd}; i < {In}; i++) t{a}_{j} += wt[({u0} + {j}) * {In} + i] * x[(long)(n + {a}) * sx + i];");
+                        w.Line($"y[(long)(n + {a}) * sy + {u0} + {j}] = {ScalarActivation(l.Activation, $"t{a}_{j}", 0.01)};");
+                    }
+                w.Close();
+            }
+            void Units(int ns)
+            {
+                if (uMain > 0)
+                {
+                    w.Open($"for (int u0 = 0; u0 < {uMain}; u0 += {ut})");
+                    Tile(ns, ut, "u0");
+                    w.Close();
+                }
+                if (U % ut > 0) Tile(ns, U % ut, uMain.ToString());
+            }
+            if (nt > 1)
+            {
+                w.Open($"for (; n + {nt} <= count; n += {nt})");
+                Units(nt);
+                w.Close();
+            }
+            w.Open("for (; n < count; n++)");
+            Units(1);
+            w.Close();
+        });
+        if (l.Activation is Act.Sigmoid or Act.Tanh)
+        {
+            w.Open("for (int a = 0; a < count; a++)");
+            EmitSlowActivation(w, l.Activation, "y + (long)a * sy", U);
+            w.Close();
+        }
+        w.Close().Line();
+
+        // ---- backward ----
+        w.Line($"/// <summary>{l.Name} backward over <paramref name=\"count\"/> samples: dy becomes dz = dy · act'(y) in place; weight and bias gradients are added to g{(first ? "" : "; dx is written")}.</summary>");
+        w.Open($"private static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g)");
+        if (l.Activation != Act.None)
+            w.Line($"for (int a = 0; a < count; a++) for (int u = 0; u < {U}; u++) dy[(long)a * sdy + u] *= {Derivative(l.Activation, "y[(long)a * sy + u]", 0.01)};");
+        if (l.HasBias)
+            w.Line($"for (int a = 0; a < count; a++) for (int u = 0; u < {U}; u++) g[{bOff} + u] += dy[(long)a * sdy + u];");
+        w.Line($"float* gw = g + {wOff};");
+        w.Line($"float* wt = p + {wOff};");
+        EmitPathSwitch(w, v =>
+        {
+            int L = v.Lanes;
+            int iv = v.Budget >= 24 ? 4 : 2, ut = Math.Min(4, U), uMain = U - U % ut;
+            int block = iv * L, blockEnd = In - In % block, vecEnd = In - In % L;
+            w.Line($"// weight gradient: {ut} units × {iv} vectors of inputs in registers, summed over the samples");
+            void WeightTile(int us, string u0, int vectors, string i0)
+            {
+                w.Open("");
+                for (int j = 0; j < us; j++)
+                    for (int k = 0; k < vectors; k++) w.Line($"{v.T} s{j}_{k} = {v.T}.Zero;");
+                w.Open("for (int a = 0; a < count; a++)");
+                w.Line("float* xa = x + (long)a * sx;");
+                w.Line("float* da = dy + (long)a * sdy;");
+                for (int k = 0; k < vectors; k++) w.Line($"{v.T} x{k} = {v.Vec}.Load(xa + {i0} + {k * L});");
+                for (int j = 0; j < us; j++)
+                {
+                    w.Line($"{v.T} d{j} = {v.Vec}.Create(da[{u0} + {j}]);");
+                    for (int k = 0; k < vectors; k++) w.Line($"s{j}_{k} = {v.Fma($"d{j}", $"x{k}", $"s{j}_{k}")};");
+                }
+                w.Close();
+                for (int j = 0; j < us; j++)
+                    for (int k = 0; k < vectors; k++)
+                    {
+                        string at = $"gw + ({u0} + {j}) * {In} + {i0} + {k * L}";
+                        w.Line(v.Store($"{v.Vec}.Load({at}) + s{j}_{k}", at));
+                    }
+                w.Close();
+            }
+            void WeightUnits(int us, string u0)
+            {
+                if (blockEnd > 0)
+                {
+                    w.Open($"for (int i0 = 0; i0 < {blockEnd}; i0 += {block})");
+                    WeightTile(us, u0, iv, "i0");
+                    w.Close();
+                }
+                if (vecEnd > blockEnd)
+                {
+                    w.Open($"for (int i0 = {blockEnd}; i0 < {vecEnd}; i0 += {L})");
+                    WeightTile(us, u0, 1, "i0");
+                    w.Close();
+                }
+            }
+            if (uMain > 0)
+            {
+                w.Open($"for (int u0 = 0; u0 < {uMain}; u0 += {ut})");
+                WeightUnits(ut, "u0");
+                w.Close();
+            }
+            if (U % ut > 0) WeightUnits(U % ut, uMain.ToString());
+            if (vecEnd < In)
+            {
+                w.Line("// the inputs past the last whole vector");
+                w.Line($"for (int a = 0; a < count; a++) for (int u = 0; u < {U}; u++) {{ float d = dy[(long)a * sdy + u]; for (int i = {vecEnd}; i < {In}; i++) gw[u * {In} + i] += d * x[(long)a * sx + i]; }}");
+            }
+
+            if (!first)
+            {
+                int nt = DenseSamples(v);
+                w.Line($"// input gradient: {nt} samples × {iv} vectors of inputs in registers, summed over the {U} units");
+                void InputTile(int ns, int vectors, string i0)
+                {
+                    w.Open("");
+                    for (int a = 0; a < ns; a++)
+                        for (int k = 0; k < vectors; k++) w.Line($"{v.T} s{a}_{k} = {v.T}.Zero;");
+                    w.Open($"for (int u = 0; u < {U}; u++)");
+                    w.Line($"float* wr = wt + u * {In} + {i0};");
+                    for (int k = 0; k < vectors; k++) w.Line($"{v.T} w{k} = {v.Vec}.Load(wr + {k * L});");
+                    for (int a = 0; a < ns; a++)
+                    {
+                        w.Line($"{v.T} d{a} = {v.Vec}.Create(dy[(long)(n + {a}) * sdy + u]);");
+                        for (int k = 0; k < vectors; k++) w.Line($"s{a}_{k} = {v.Fma($"d{a}", $"w{k}", $"s{a}_{k}")};");
+                    }
+                    w.Close();
+                    for (int a = 0; a < ns; a++)
+                        for (int k = 0; k < vectors; k++) w.Line(v.Store($"s{a}_{k}", $"dx + (long)(n + {a}) * sdx + {i0} + {k * L}"));
+                    w.Close();
+                }
+                void InputColumns(int ns)
+                {
+                    if (blockEnd > 0)
+                    {
+                        w.Open($"for (int i0 = 0; i0 < {blockEnd}; i0 += {block})");
+                        InputTile(ns, iv, "i0");
+                        w.Close();
+                    }
+                    if (vecEnd > blockEnd)
+                    {
+                        w.Open($"for (int i0 = {blockEnd}; i0 < {vecEnd}; i0 += {L})");
+                        InputTile(ns, 1, "i0");
+                        w.Close();
+                    }
+                    if (vecEnd < In)
+                    {
+                        w.Open($"for (int a = 0; a < {ns}; a++) for (int i = {vecEnd}; i < {In}; i++)");
+                        w.Line("float s = 0f;");
+                        w.Line($"for (int u = 0; u < {U}; u++) s += dy[(long)(n + a) * sdy + u] * wt[u * {In} + i];");
+                        w.Line("dx[(long)(n + a) * sdx + i] = s;");
+                        w.Close();
+                    }
+                }
+                w.Line("int n = 0;");
+                if (nt > 1)
+                {
+                    w.Open($"for (; n + {nt} <= count; n += {nt})");
+                    InputColumns(nt);
+                    w.Close();
+                }
+                w.Open("for (; n < count; n++)");
+                InputColumns(1);
+                w.Close();
+            }
+        });
+        w.Close().Line();
+    }
+}
