@@ -272,31 +272,46 @@ internal static partial class Emitter
     {
         int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = l.Stride;
         int kc = Math.Min(KW, v.Budget);
-        w.Line($"// {kc} kernel column(s) accumulated in registers over every output row and column");
-        w.Open($"for (int f = 0; f < {F}; f++)");
-        w.Line($"float* Gf = G + f * {Ho * g.PitchO};");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Open($"for (int ky = 0; ky < {KH}; ky++)");
-        w.Line($"float* gwr = gw + ((f * {C} + c) * {KH} + ky) * {KW};");
-        w.Line($"float* pr = P + c * {g.Plane} + ky * {g.PitchP};");
-        for (int k0 = 0; k0 < KW; k0 += kc)
+        int ft = Math.Max(1, Math.Min(Math.Min(F, 4), v.Budget / kc));
+        int fMain = F - F % ft;
+        w.Line($"// {ft} filter(s) × {kc} kernel column(s) accumulated in registers over every output row and column");
+        void Tile(int nf, string f0)
         {
-            int n = Math.Min(kc, KW - k0);
-            for (int k = 0; k < n; k++) w.Line($"{v.T} s{k} = {v.T}.Zero;");
-            w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
-            w.Line($"float* gr = Gf + oy * {g.PitchO};");
-            w.Line($"float* prow = pr + oy * {S * g.PitchP};");
-            w.Open($"for (int col = 0; col < {g.PitchO}; col += {v.Lanes})");
-            w.Line($"{v.T} gv = {v.Vec}.Load(gr + col);");
-            for (int k = 0; k < n; k++)
+            w.Open($"for (int c = 0; c < {C}; c++)");
+            w.Open($"for (int ky = 0; ky < {KH}; ky++)");
+            w.Line($"float* pr = P + c * {g.Plane} + ky * {g.PitchP};");
+            for (int k0 = 0; k0 < KW; k0 += kc)
             {
-                int kx = k0 + k;
-                w.Line($"s{k} = {v.Fma("gv", $"{v.Vec}.Load(prow + {(kx % S) * g.Phase + kx / S} + col)", $"s{k}")};");
+                int n = Math.Min(kc, KW - k0);
+                w.Open("");
+                for (int f = 0; f < nf; f++)
+                    for (int k = 0; k < n; k++) w.Line($"{v.T} s{f}_{k} = {v.T}.Zero;");
+                w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
+                w.Line($"float* gr = G + {f0} * {Ho * g.PitchO} + oy * {g.PitchO};");
+                w.Line($"float* prow = pr + oy * {S * g.PitchP};");
+                w.Open($"for (int col = 0; col < {g.PitchO}; col += {v.Lanes})");
+                for (int f = 0; f < nf; f++) w.Line($"{v.T} g{f} = {v.Vec}.Load(gr + {f * Ho * g.PitchO} + col);");
+                for (int k = 0; k < n; k++)
+                {
+                    int kx = k0 + k;
+                    w.Line($"{v.T} x{k} = {v.Vec}.Load(prow + {(kx % S) * g.Phase + kx / S} + col);");
+                    for (int f = 0; f < nf; f++) w.Line($"s{f}_{k} = {v.Fma($"g{f}", $"x{k}", $"s{f}_{k}")};");
+                }
+                w.Close().Close();
+                for (int f = 0; f < nf; f++)
+                    for (int k = 0; k < n; k++)
+                        w.Line($"gw[(({f0} + {f}) * {C} + c) * {KH * KW} + ky * {KW} + {k0 + k}] += {v.Vec}.Sum(s{f}_{k});");
+                w.Close();
             }
             w.Close().Close();
-            for (int k = 0; k < n; k++) w.Line($"gwr[{k0 + k}] += {v.Vec}.Sum(s{k});");
         }
-        w.Close().Close().Close();
+        if (fMain > 0)
+        {
+            w.Open($"for (int f0 = 0; f0 < {fMain}; f0 += {ft})");
+            Tile(ft, "f0");
+            w.Close();
+        }
+        if (F % ft > 0) Tile(F % ft, fMain.ToString());
     }
 
     /// <summary>Input gradient in the padded phase layout: D[c, oy·S+ky, ·+kx] += Σ_f w[f,c,ky,kx] · G[f,oy,·].</summary>
