@@ -54,6 +54,9 @@ internal sealed class CodeWriter
         return s;
     }
 
+    /// <summary>An integer in the invariant culture (a negative one keeps an ASCII minus sign).</summary>
+    public static string I(int value) => value.ToString(CultureInfo.InvariantCulture);
+
     /// <summary>A number with thousands separators, for comments and summaries.</summary>
     public static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 }

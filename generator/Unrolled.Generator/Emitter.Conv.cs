@@ -280,10 +280,21 @@ internal static partial class Emitter
             w.Open($"for (int c = 0; c < {C}; c++)");
             w.Open($"for (int ky = 0; ky < {KH}; ky++)");
             w.Line($"float* pr = P + c * {g.Plane} + ky * {g.PitchP};");
-            for (int k0 = 0; k0 < KW; k0 += kc)
+            // Kernel columns in blocks of kc: unrolled when the kernel is narrow, a loop of blocks otherwise.
+            var blocks = new System.Collections.Generic.List<(int Count, string K0)>();
+            int fullBlocks = KW / kc;
+            if (fullBlocks <= 2)
+                for (int b = 0; b < fullBlocks; b++) blocks.Add((kc, (b * kc).ToString()));
+            else
+                blocks.Add((kc, "k0"));
+            if (KW % kc > 0) blocks.Add((KW % kc, (fullBlocks * kc).ToString()));
+            foreach (var (n, k0) in blocks)
             {
-                int n = Math.Min(kc, KW - k0);
-                w.Open("");
+                string Kx(int k) => k0 == "k0" ? $"(k0 + {k})" : (int.Parse(k0) + k).ToString();
+                string Offset(int k) => k0 == "k0"
+                    ? (S == 1 ? $"k0 + {k}" : $"((k0 + {k}) % {S}) * {g.Phase} + (k0 + {k}) / {S}")
+                    : (((int.Parse(k0) + k) % S) * g.Phase + (int.Parse(k0) + k) / S).ToString();
+                w.Open(k0 == "k0" ? $"for (int k0 = 0; k0 < {fullBlocks * kc}; k0 += {kc})" : "");
                 for (int f = 0; f < nf; f++)
                     for (int k = 0; k < n; k++) w.Line($"{v.T} s{f}_{k} = {v.T}.Zero;");
                 w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
@@ -293,14 +304,13 @@ internal static partial class Emitter
                 for (int f = 0; f < nf; f++) w.Line($"{v.T} g{f} = {v.Vec}.Load(gr + {f * Ho * g.PitchO} + col);");
                 for (int k = 0; k < n; k++)
                 {
-                    int kx = k0 + k;
-                    w.Line($"{v.T} x{k} = {v.Vec}.Load(prow + {(kx % S) * g.Phase + kx / S} + col);");
+                    w.Line($"{v.T} x{k} = {v.Vec}.Load(prow + {Offset(k)} + col);");
                     for (int f = 0; f < nf; f++) w.Line($"s{f}_{k} = {v.Fma($"g{f}", $"x{k}", $"s{f}_{k}")};");
                 }
                 w.Close().Close();
                 for (int f = 0; f < nf; f++)
                     for (int k = 0; k < n; k++)
-                        w.Line($"gw[(({f0} + {f}) * {C} + c) * {KH * KW} + ky * {KW} + {k0 + k}] += {v.Vec}.Sum(s{f}_{k});");
+                        w.Line($"gw[(({f0} + {f}) * {C} + c) * {KH * KW} + ky * {KW} + {Kx(k)}] += {v.Vec}.Sum(s{f}_{k});");
                 w.Close();
             }
             w.Close().Close();

@@ -15,6 +15,7 @@ internal static partial class Emitter
 {
     public static string Emit(NetworkSpec net)
     {
+
         var w = new CodeWriter();
         var plan = new WorkspacePlan(net);
         string summary = Summary(net);
@@ -536,17 +537,17 @@ internal static partial class Emitter
                     {
                         LayerSpec l = net.Layers[i];
                         if (l.Kind == LayerKind.Dense)
-                            w.Line($"{Method(l)}_Forward(Act({i - 1}, start), ActStride({i - 1}), Act({i}, start), ActStride({i}), end - start, p); // {l.Name}");
+                            w.Line($"{Method(l)}_Forward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), end - start, p); // {l.Name}");
                         else if (l.Kind == LayerKind.Dropout)
                         {
                             w.Open("for (int n = start; n < end; n++) // " + l.Name);
                             w.Line($"float* mask = _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]};");
                             w.Line($"global::Unrolled.Runtime.Rng.FillDropoutMask(mask, {l.Output.Size}, {F(l.P)}, _seed, {i}, _trainingSteps, n);");
-                            w.Line($"{Method(l)}_TrainForward(Act({i - 1}, n), Act({i}, n), mask);");
+                            w.Line($"{Method(l)}_TrainForward(Act({I(i - 1)}, n), Act({i}, n), mask);");
                             w.Close();
                         }
                         else
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Forward(Act({i - 1}, n), Act({i}, n), p, ws); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Forward(Act({I(i - 1)}, n), Act({i}, n), p, ws); // {l.Name}");
                     }
                     break;
                 case "Loss":
@@ -556,40 +557,40 @@ internal static partial class Emitter
                     for (int i = ph.To - 1; i >= ph.From; i--)
                     {
                         LayerSpec l = net.Layers[i];
-                        string dx = i == 0 ? "null" : $"Grad({i - 1}, n)";
+                        string dx = i == 0 ? "null" : $"Grad({I(i - 1)}, n)";
                         if (i == 0 && l.Kind is not (LayerKind.Conv2D or LayerKind.Dense))
                             w.Line($"// {l.Name}: no parameters and no input gradient needed");
                         else if (l.Kind == LayerKind.Dense)
-                            w.Line($"{Method(l)}_Backward(Act({i - 1}, start), ActStride({i - 1}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({i - 1}, start)")}, MaxActivation, end - start, p, g); // {l.Name}");
+                            w.Line($"{Method(l)}_Backward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({I(i - 1)}, start)")}, MaxActivation, end - start, p, g); // {l.Name}");
                         else if (l.Kind == LayerKind.Dropout)
                             w.Line($"for (int n = start; n < end; n++) {Method(l)}_TrainBackward(Grad({i}, n), {dx}, _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]}); // {l.Name}");
                         else if (l.Kind == LayerKind.Conv2D)
                         {
                             string packed = plan.PackedOffset.TryGetValue(i, out int po) ? $"_pk + {po}" : "null";
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({i - 1}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws, {packed}); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws, {packed}); // {l.Name}");
                         }
                         else
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({i - 1}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {l.Name}");
                     }
                     break;
                 case "BnSums":
                 {
                     LayerSpec l = net.Layers[ph.From];
                     w.Line("fixed (double* acc = &_chunkSums[chunk * BatchNormStats])");
-                    w.Line($"    for (int n = start; n < end; n++) {Method(l)}_Sums(Act({l.Index - 1}, n), acc + {bnOffset[l.Index]});");
+                    w.Line($"    for (int n = start; n < end; n++) {Method(l)}_Sums(Act({I(l.Index - 1)}, n), acc + {bnOffset[l.Index]});");
                     break;
                 }
                 case "BnApply":
                 {
                     LayerSpec l = net.Layers[ph.From];
-                    w.Line($"for (int n = start; n < end; n++) {Method(l)}_Apply(Act({l.Index - 1}, n), Act({l.Index}, n), p, stats + {bnOffset[l.Index]});");
+                    w.Line($"for (int n = start; n < end; n++) {Method(l)}_Apply(Act({I(l.Index - 1)}, n), Act({l.Index}, n), p, stats + {bnOffset[l.Index]});");
                     break;
                 }
                 case "BnGradSums":
                 {
                     LayerSpec l = net.Layers[ph.From];
                     w.Line("fixed (double* acc = &_chunkSums[chunk * BatchNormStats])");
-                    w.Line($"    for (int n = start; n < end; n++) {Method(l)}_GradSums(Act({l.Index - 1}, n), Grad({l.Index}, n), stats + {bnOffset[l.Index]}, acc + {bnOffset[l.Index]});");
+                    w.Line($"    for (int n = start; n < end; n++) {Method(l)}_GradSums(Act({I(l.Index - 1)}, n), Grad({l.Index}, n), stats + {bnOffset[l.Index]}, acc + {bnOffset[l.Index]});");
                     break;
                 }
                 case "BnGradApply":
@@ -597,7 +598,7 @@ internal static partial class Emitter
                     LayerSpec l = net.Layers[ph.From];
                     if (l.Index == 0) { w.Line("// first layer: no input gradient needed"); break; }
                     w.Line($"fixed (float* sums = _gradSums)");
-                    w.Line($"    for (int n = start; n < end; n++) {Method(l)}_GradApply(Act({l.Index - 1}, n), Grad({l.Index}, n), Grad({l.Index - 1}, n), p, stats + {bnOffset[l.Index]}, sums + {bnOffset[l.Index]}, (float)_batch * {l.Input.H * l.Input.W});");
+                    w.Line($"    for (int n = start; n < end; n++) {Method(l)}_GradApply(Act({I(l.Index - 1)}, n), Grad({l.Index}, n), Grad({I(l.Index - 1)}, n), p, stats + {bnOffset[l.Index]}, sums + {bnOffset[l.Index]}, (float)_batch * {l.Input.H * l.Input.W});");
                     break;
                 }
             }
@@ -618,7 +619,7 @@ internal static partial class Emitter
         if (net.LossKind == 0)
         {
             // Cross-entropy on logits: the output, or the input of a final Softmax.
-            string logits = backwardStart == L - 1 ? $"Act({L - 1}, n)" : $"Act({L - 2}, n)";
+            string logits = backwardStart == L - 1 ? $"Act({L - 1}, n)" : $"Act({I(L - 2)}, n)";
             string grad = backwardStart >= 0 ? $"Grad({backwardStart}, n)" : "null";
             w.Line($"float* z = {logits};");
             w.Line($"float* dz = {grad};");

@@ -27,7 +27,7 @@ public sealed class NetworkGenerator : IIncrementalGenerator
         IncrementalValuesProvider<ParseResult> parsed = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 Parser.NetworkAttributeName,
-                static (node, _) => node is ClassDeclarationSyntax,
+                static (node, _) => node is TypeDeclarationSyntax,
                 static (ctx, ct) => Parser.Parse(ctx, ct))
             .WithTrackingName(Steps.Parse);
 
@@ -36,9 +36,11 @@ public sealed class NetworkGenerator : IIncrementalGenerator
             .Select(static (r, _) => r.Diagnostics)
             .Where(static d => d.Count > 0)
             .WithTrackingName(Steps.Diagnostics);
-        context.RegisterSourceOutput(diagnostics, static (spc, list) =>
+        // Locations are rebuilt on the compilation's own syntax trees, so that #pragma warning disable applies.
+        // This step reruns on edits, but only for networks that have diagnostics; the source output never waits on it.
+        context.RegisterSourceOutput(diagnostics.Combine(context.CompilationProvider), static (spc, pair) =>
         {
-            foreach (DiagnosticInfo d in list) spc.ReportDiagnostic(d.ToDiagnostic());
+            foreach (DiagnosticInfo d in pair.Left) spc.ReportDiagnostic(d.ToDiagnostic(pair.Right));
         });
 
         IncrementalValueProvider<bool> allowUnsafe = context.CompilationProvider

@@ -73,6 +73,7 @@ internal static class Parser
 
     public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken ct)
     {
+
         var type = (INamedTypeSymbol)context.TargetSymbol;
         var diagnostics = new List<DiagnosticInfo>();
         string hintName = HintName(type);
@@ -87,11 +88,12 @@ internal static class Parser
 
         // The class itself.
         bool isPartial = type.DeclaringSyntaxReferences.All(r =>
-            r.GetSyntax(ct) is ClassDeclarationSyntax c && c.Modifiers.Any(SyntaxKind.PartialKeyword));
+            r.GetSyntax(ct) is TypeDeclarationSyntax c && c.Modifiers.Any(SyntaxKind.PartialKeyword));
         if (!isPartial) Report(Diagnostics.NotPartial, classLocation, type.Name);
         if (type.ContainingType is not null) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is nested in another type; declare it at namespace level");
         else if (type.IsGenericType) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is generic; networks cannot have type parameters");
-        else if (type.BaseType is { SpecialType: not SpecialType.System_Object }) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, $"derives from '{type.BaseType.Name}'; a network cannot declare a base class");
+        else if (type.BaseType is { SpecialType: not SpecialType.System_Object }) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, Inv($"derives from '{type.BaseType.Name}'; a network cannot declare a base class"));
+        else if (type.IsRecord) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is a record; declare it as a partial class");
         else if (type.IsStatic) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is static");
         if (diagnostics.Count > 0) return Fail();
 
@@ -117,7 +119,7 @@ internal static class Parser
         if (diagnostics.Count > 0) return Fail();
         if ((long)input.C * input.H * input.W > MaxElements)
         {
-            Report(Diagnostics.TooLarge, networkLocation, type.Name, $"the input has {(long)input.C * input.H * input.W} values per sample; at most {MaxElements} are supported");
+            Report(Diagnostics.TooLarge, networkLocation, type.Name, Inv($"the input has {(long)input.C * input.H * input.W} values per sample; at most {MaxElements} are supported"));
             return Fail();
         }
 
@@ -166,7 +168,7 @@ internal static class Parser
             if (shapeBroken) continue; // later layers cannot be checked against an unknown shape
 
             int errorsBefore = diagnostics.Count(d => Diagnostics.ById(d.Id).DefaultSeverity == DiagnosticSeverity.Error);
-            LayerSpec? layer = InferLayer(kind, data, name, i, shape, producer, where, Report, ref parameters, ref buffers, ref counters);
+            LayerSpec? layer = InferLayer(type.Name, kind, data, name, i, shape, producer, where, Report, ref parameters, ref buffers, ref counters);
             int errorsAfter = diagnostics.Count(d => Diagnostics.ById(d.Id).DefaultSeverity == DiagnosticSeverity.Error);
             if (layer is null || errorsAfter > errorsBefore)
             {
@@ -178,7 +180,7 @@ internal static class Parser
             producer = name;
             if ((long)shape.C * shape.H * shape.W > MaxElements || parameters > MaxElements)
             {
-                Report(Diagnostics.TooLarge, where, type.Name, $"{name} produces {(long)shape.C * shape.H * shape.W} values per sample and the network has {parameters} parameters so far; at most {MaxElements} of each are supported");
+                Report(Diagnostics.TooLarge, where, type.Name, Inv($"{name} produces {(long)shape.C * shape.H * shape.W} values per sample and the network has {parameters} parameters so far; at most {MaxElements} of each are supported"));
                 shapeBroken = true;
             }
         }
@@ -190,13 +192,13 @@ internal static class Parser
             if (loss == 0)
             {
                 if (!output.IsFlat)
-                    Report(Diagnostics.LossMismatch, networkLocation, "CrossEntropy", output, $"cross-entropy needs a 1-D output of class scores, but {producer} produces an image; add [Flatten] or [Dense(classes)]");
+                    Report(Diagnostics.LossMismatch, networkLocation, "CrossEntropy", output, Inv($"cross-entropy needs a 1-D output of class scores, but {producer} produces an image; add [Flatten] or [Dense(classes)]"));
                 else if (output.C < 2)
                     Report(Diagnostics.LossMismatch, networkLocation, "CrossEntropy", output, "cross-entropy needs at least two classes");
             }
             else if (loss != 1)
             {
-                Report(Diagnostics.InvalidValue, networkLocation, "Network", $"unknown loss value {loss}");
+                Report(Diagnostics.InvalidValue, networkLocation, "Network", Inv($"unknown loss value {loss}"));
             }
         }
 
@@ -211,10 +213,11 @@ internal static class Parser
 
     private delegate void Reporter(DiagnosticDescriptor descriptor, LocationInfo? where, params object[] args);
 
-    private static LayerSpec? InferLayer(LayerKind kind, AttributeData data, string name, int index, Shape input, string producer,
+    private static LayerSpec? InferLayer(string className, LayerKind kind, AttributeData data, string name, int index, Shape input, string producer,
         LocationInfo? where, Reporter report, ref int parameters, ref int buffers, ref int counters)
     {
         var args = data.ConstructorArguments;
+        int parametersBefore = parameters;
         int kh = 1, kw = 1, stride = 1, pad = 0;
         bool bias = true, same = false;
         Act act = Act.None;
@@ -227,7 +230,7 @@ internal static class Parser
         bool NeedImage()
         {
             if (!input.IsFlat) return true;
-            report(Diagnostics.InvalidValue, where, name, $"{kind} needs an image (C×H×W) input but receives the 1-D shape {input.C} from {producer}");
+            report(Diagnostics.InvalidValue, where, name, Inv($"{kind} needs an image (C×H×W) input but receives the 1-D shape {input.C} from {producer}"));
             return false;
         }
 
@@ -241,9 +244,10 @@ internal static class Parser
         // Resolves a window over the input: padding (integer or Same), the output size, and the checks.
         bool Window(string what, bool isPool)
         {
-            bool ok = Positive(what == "kernel" ? "the kernel height" : "the window size", kh)
-                    & Positive(what == "kernel" ? "the kernel width" : "the window size", kw)
-                    & Positive("the stride", stride);
+            // A pool's stride defaults to its size: one message for a bad size, not a second for the stride.
+            bool ok = isPool
+                ? Positive("the window size", kh) && Positive("the stride", stride)
+                : Positive("the kernel height", kh) & Positive("the kernel width", kw) & Positive("the stride", stride);
             if (pad != SamePadding && pad < 0)
             {
                 report(Diagnostics.NegativePadding, where, name, pad);
@@ -258,24 +262,47 @@ internal static class Parser
             if (pad == SamePadding)
             {
                 same = true;
-                int ho = (input.H + stride - 1) / stride, wo = (input.W + stride - 1) / stride;
-                int th = Math.Max((ho - 1) * stride + kh - input.H, 0), tw = Math.Max((wo - 1) * stride + kw - input.W, 0);
-                pt = th / 2; pb = th - pt; pl = tw / 2; pr = tw - pl;
-                output = Shape.Image(0, ho, wo);
+                long ho = ((long)input.H + stride - 1) / stride, wo = ((long)input.W + stride - 1) / stride;
+                long th = Math.Max((ho - 1) * stride + kh - input.H, 0), tw = Math.Max((wo - 1) * stride + kw - input.W, 0);
+                if (th > MaxElements || tw > MaxElements)
+                {
+                    report(Diagnostics.TooLarge, where, className, Inv($"{name}: Same padding of {th}×{tw} cells is more than supported ({MaxElements})"));
+                    return false;
+                }
+                pt = (int)(th / 2); pb = (int)(th - pt); pl = (int)(tw / 2); pr = (int)(tw - pl);
+                output = Shape.Image(0, (int)ho, (int)wo);
                 return true;
+            }
+            if (pad > MaxElements)
+            {
+                report(Diagnostics.TooLarge, where, className, Inv($"{name}: padding {pad} is more than supported ({MaxElements})"));
+                return false;
             }
             pt = pb = pl = pr = pad;
             long hp = (long)input.H + 2L * pad, wp = (long)input.W + 2L * pad;
             if (hp < kh || wp < kw)
             {
-                report(Diagnostics.WindowTooLarge, where, name, kh, kw, hp, wp, producer + (pad > 0 ? $" (padded by {pad})" : ""));
+                report(Diagnostics.WindowTooLarge, where, name, kh, kw, hp, wp, producer + (pad > 0 ? Inv($" (padded by {pad})") : ""));
                 return false;
             }
             long dropRows = (hp - kh) % stride, dropCols = (wp - kw) % stride;
             if (dropRows != 0 || dropCols != 0)
                 report(Diagnostics.StrideDropsInput, where, name, kh, kw, stride, dropRows, dropCols, hp, wp);
-            output = Shape.Image(0, (int)((hp - kh) / stride + 1), (int)((wp - kw) / stride + 1));
+            long outH = (hp - kh) / stride + 1, outW = (wp - kw) / stride + 1;
+            if (outH * outW > MaxElements)
+            {
+                report(Diagnostics.TooLarge, where, className, Inv($"{name}: the output would be {outH}×{outW}, more values than supported ({MaxElements})"));
+                return false;
+            }
+            output = Shape.Image(0, (int)outH, (int)outW);
             return true;
+        }
+
+        bool Fits(string what, long count)
+        {
+            if (count <= MaxElements && parametersBefore + count <= MaxElements) return true;
+            report(Diagnostics.TooLarge, where, className, Inv($"{name}: {what} would bring the parameter count to {parametersBefore + count}, more than supported ({MaxElements})"));
+            return false;
         }
 
         output = input;
@@ -293,6 +320,12 @@ internal static class Parser
                 if (!NeedImage()) return null;
                 bool ok = Positive("the filter count", filters);
                 if (!Window("kernel", isPool: false) || !ok) return null;
+                if ((long)filters * output.H * output.W > MaxElements)
+                {
+                    report(Diagnostics.TooLarge, where, className, Inv($"{name}: the output would be {filters}×{output.H}×{output.W}, more values than supported ({MaxElements})"));
+                    return null;
+                }
+                if (!Fits(Inv($"{filters} filters of {input.C}×{kh}×{kw}"), (long)filters * input.C * kh * kw + filters)) return null;
                 output = Shape.Image(filters, output.H, output.W);
                 weightOffset = parameters;
                 parameters += filters * input.C * kh * kw;
@@ -305,11 +338,7 @@ internal static class Parser
                 bias = Named(data, "Bias", true);
                 act = (Act)Named(data, "Activation", 0);
                 if (!Positive("the unit count", units)) return null;
-                if ((long)units * input.Size > MaxElements)
-                {
-                    report(Diagnostics.InvalidValue, where, name, $"{units} units × {input.Size} inputs is more weights than supported ({MaxElements})");
-                    return null;
-                }
+                if (!Fits(Inv($"{units} units × {input.Size} inputs"), (long)units * input.Size + units)) return null;
                 output = Shape.Flat(units);
                 weightOffset = parameters;
                 parameters += units * input.Size;
@@ -358,7 +387,7 @@ internal static class Parser
                 if (!Positive("the size", lrn)) return null;
                 if (!(k > 0) || double.IsInfinity(k) || double.IsNaN(alpha) || double.IsInfinity(alpha) || double.IsNaN(beta) || double.IsInfinity(beta) || alpha < 0)
                 {
-                    report(Diagnostics.InvalidValue, where, name, $"K must be positive and Alpha non-negative and finite (K = {k}, Alpha = {alpha}, Beta = {beta})");
+                    report(Diagnostics.InvalidValue, where, name, Inv($"K must be positive and Alpha non-negative and finite (K = {k}, Alpha = {alpha}, Beta = {beta})"));
                     return null;
                 }
                 break;
@@ -366,7 +395,7 @@ internal static class Parser
                 slope = args.Length > 0 ? Convert.ToDouble(args[0].Value, CultureInfo.InvariantCulture) : 0.01;
                 if (double.IsNaN(slope) || double.IsInfinity(slope))
                 {
-                    report(Diagnostics.InvalidValue, where, name, $"the slope must be finite but is {slope}");
+                    report(Diagnostics.InvalidValue, where, name, Inv($"the slope must be finite but is {slope}"));
                     return null;
                 }
                 break;
@@ -381,13 +410,16 @@ internal static class Parser
 
         if (act is < Act.None or > Act.Tanh)
         {
-            report(Diagnostics.InvalidValue, where, name, $"unknown activation value {(int)act}");
+            report(Diagnostics.InvalidValue, where, name, Inv($"unknown activation value {(int)act}"));
             return null;
         }
 
         return new LayerSpec(kind, name, input, output, kh, kw, stride, pt, pb, pl, pr, same, bias, act,
             weightOffset, biasOffset, bufferOffset, counterIndex, p, slope, lrn, alpha, beta, k, index);
     }
+
+    /// <summary>Formats a message the same under every culture (a minus sign, a decimal point, infinity).</summary>
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     private static bool HasErrors(AttributeData a)
         => a.AttributeClass is null or { TypeKind: TypeKind.Error }

@@ -83,7 +83,15 @@ internal sealed record NetworkSpec(
 /// <summary>Where a diagnostic goes, as plain data (a Location holds the syntax tree and breaks caching).</summary>
 internal sealed record LocationInfo(string FilePath, TextSpan Span, LinePositionSpan LineSpan)
 {
-    public Location ToLocation() => Location.Create(FilePath, Span, LineSpan);
+    /// <summary>A location in the compilation's tree for this file when there is one (so #pragma applies), else by path.</summary>
+    public Location ToLocation(Compilation? compilation = null)
+    {
+        if (compilation is not null)
+            foreach (SyntaxTree tree in compilation.SyntaxTrees)
+                if (tree.FilePath == FilePath && Span.End <= tree.Length)
+                    return Location.Create(tree, Span);
+        return Location.Create(FilePath, Span, LineSpan);
+    }
 
     public static LocationInfo? From(Location? location)
         => location is null || location.SourceTree is null
@@ -94,8 +102,8 @@ internal sealed record LocationInfo(string FilePath, TextSpan Span, LinePosition
 /// <summary>A diagnostic as equatable data: the descriptor's id, where, and the message arguments.</summary>
 internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, EquatableArray<string> Arguments)
 {
-    public Diagnostic ToDiagnostic()
-        => Diagnostic.Create(Diagnostics.ById(Id), Location?.ToLocation(), System.Linq.Enumerable.ToArray(System.Linq.Enumerable.Cast<object?>(Arguments)));
+    public Diagnostic ToDiagnostic(Compilation? compilation = null)
+        => Diagnostic.Create(Diagnostics.ById(Id), Location?.ToLocation(compilation), System.Linq.Enumerable.ToArray(System.Linq.Enumerable.Cast<object?>(Arguments)));
 }
 
 /// <summary>What the parser makes of one [Network] class: a spec when it compiles, and its diagnostics.</summary>
