@@ -117,7 +117,7 @@ internal static partial class Emitter
         w.Line($"/// <summary>{l.Name} backward: bias and weight gradients{(first ? "" : ", and the input gradient")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws, float* packed)");
         if (l.Activation != Act.None)
-            w.Line($"for (int i = 0; i < {F * Ho * Wo}; i++) dy[i] *= {Derivative(l.Activation, "y[i]", l.Slope)}; // dz = dy · act'(y), in place");
+            w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(dy, y, {F * Ho * Wo}, {(int)l.Activation}, 0.01f); // dz = dy · act'(y), in place");
         if (transposed is not null)
         {
             w.Line($"// input gradient: dz convolved with the flipped, transposed kernel (packed once per step)");
@@ -134,12 +134,7 @@ internal static partial class Emitter
         w.Close();
         if (l.HasBias)
         {
-            w.Open($"for (int f = 0; f < {F}; f++)");
-            w.Line("float sum = 0f;");
-            w.Line($"float* gf = G + f * {Ho * g.PitchO};");
-            w.Line($"for (int i = 0; i < {Ho * g.PitchO}; i++) sum += gf[i];");
-            w.Line($"g[{bOff} + f] += sum;");
-            w.Close();
+            w.Line($"for (int f = 0; f < {F}; f++) g[{bOff} + f] += global::System.Numerics.Tensors.TensorPrimitives.Sum(new global::System.ReadOnlySpan<float>(dy + f * {Ho * Wo}, {Ho * Wo}));");
         }
         w.Line($"float* gw = g + {wOff};");
         w.Line($"float* wt = p + {wOff};");

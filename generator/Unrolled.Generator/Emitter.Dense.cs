@@ -81,9 +81,9 @@ internal static partial class Emitter
         w.Line($"/// <summary>{l.Name} backward over <paramref name=\"count\"/> samples: dy becomes dz = dy · act'(y) in place; weight and bias gradients are added to g{(first ? "" : "; dx is written")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g)");
         if (l.Activation != Act.None)
-            w.Line($"for (int a = 0; a < count; a++) for (int u = 0; u < {U}; u++) dy[(long)a * sdy + u] *= {Derivative(l.Activation, "y[(long)a * sy + u]", 0.01)};");
+            w.Line($"for (int a = 0; a < count; a++) global::Unrolled.Runtime.Ops.ScaleByDerivative(dy + (long)a * sdy, y + (long)a * sy, {U}, {(int)l.Activation}, 0.01f);");
         if (l.HasBias)
-            w.Line($"for (int a = 0; a < count; a++) for (int u = 0; u < {U}; u++) g[{bOff} + u] += dy[(long)a * sdy + u];");
+            w.Line($"for (int a = 0; a < count; a++) global::System.Numerics.Tensors.TensorPrimitives.Add(new global::System.ReadOnlySpan<float>(g + {bOff}, {U}), new global::System.ReadOnlySpan<float>(dy + (long)a * sdy, {U}), new global::System.Span<float>(g + {bOff}, {U}));");
         w.Line($"float* gw = g + {wOff};");
         w.Line($"float* wt = p + {wOff};");
         EmitPathSwitch(w, v =>

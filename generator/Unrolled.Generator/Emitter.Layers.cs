@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using Unrolled.Generator.Model;
 using static Unrolled.Generator.CodeWriter;
 
@@ -75,6 +76,13 @@ internal static partial class Emitter
 
         w.Line($"/// <summary>{l.Name}: {(max ? "max" : "average")} pooling {l.Input} → {l.Output}, {K}×{K} window, stride {S}.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        if (K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
+        {
+            EmitPool2x2(w, l, max);
+            w.Close().Line();
+        }
+        else
+        {
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float* xc = x + c * {H * W};");
         w.Line($"float* yc = y + c * {Ho * Wo};");
@@ -89,10 +97,17 @@ internal static partial class Emitter
         w.Close();
         w.Line(max ? $"yc[oy * {Wo} + ox] = best;" : $"yc[oy * {Wo} + ox] = sum / {divisor};");
         w.Close().Close().Close().Close().Line();
+        }
 
         w.Line($"/// <summary>{l.Name} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
         w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
+        if (max && K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
+        {
+            EmitMaxPool2x2Backward(w, l);
+            w.Close().Line();
+            return;
+        }
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float* xc = x + c * {H * W};");
         w.Line($"float* dxc = dx + c * {H * W};");
@@ -116,6 +131,90 @@ internal static partial class Emitter
             w.Line($"for (int iy = y0; iy < y1; iy++) for (int ix = x0; ix < x1; ix++) dxc[iy * {W} + ix] += d;");
         }
         w.Close().Close().Close().Close().Line();
+    }
+
+    /// <summary>2×2 pooling with stride 2 and no padding, branch-free: one vector of input columns from each of
+    /// the two rows, combined, then even and odd lanes combined (a shuffle), giving half a vector of outputs.</summary>
+    private static void EmitPool2x2(CodeWriter w, LayerSpec l, bool max)
+    {
+        int C = l.Input.C, W = l.Input.W, Ho = l.Output.H, Wo = l.Output.W;
+        string Op(VecPath v, string a, string b) => max ? $"{v.Vec}.Max({a}, {b})" : $"({a} + {b})";
+        string Scalar(string a, string b) => max ? $"global::System.MathF.Max({a}, {b})" : $"({a} + {b})";
+        string scale = max ? "" : " * 0.25f";
+        w.Line("// vector part: 512- or 256-bit (a 128-bit vector would hold only two outputs: the scalar loop does as well)");
+        w.Line("bool v512 = global::Unrolled.Kernels.Use512, v256 = !v512 && global::Unrolled.Kernels.Use256;");
+        w.Open($"for (int row = 0; row < {C * Ho}; row++)");
+        w.Line($"int c = row / {Ho}, oy = row % {Ho};");
+        w.Line($"float* r0 = x + (c * {l.Input.H} + 2 * oy) * {W};");
+        w.Line($"float* r1 = r0 + {W};");
+        w.Line($"float* o = y + row * {Wo};");
+        w.Line("int ox = 0;");
+        foreach (VecPath v in new[] { VecPath.V512, VecPath.V256 })
+        {
+            int half = v.Lanes / 2;
+            if (Wo < half) continue;
+            string evens = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half)).ToString()));
+            string odds = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half) + 1).ToString()));
+            string halfVec = v == VecPath.V512 ? "Vec256" : "Vec128";
+            w.Open($"if (v{v.Suffix})");
+            w.Open($"for (; ox + {half} <= {Wo}; ox += {half})");
+            w.Line($"{v.T} a = {Op(v, $"{v.Vec}.Load(r0 + 2 * ox)", $"{v.Vec}.Load(r1 + 2 * ox)")};");
+            w.Line($"{v.T} e = {v.Vec}.Shuffle(a, {v.Vec}.Create({evens}));");
+            w.Line($"{v.T} d = {v.Vec}.Shuffle(a, {v.Vec}.Create({odds}));");
+            w.Line($"{halfVec}.Store({v.Vec}.GetLower({Op(v, "e", "d")}{scale}), o + ox);");
+            w.Close();
+            w.Close();
+        }
+        w.Line($"for (; ox < {Wo}; ox++) o[ox] = {Scalar(Scalar("r0[2 * ox]", "r0[2 * ox + 1]"), Scalar("r1[2 * ox]", "r1[2 * ox + 1]"))}{scale};");
+        w.Close();
+    }
+
+    /// <summary>
+    /// 2×2/2 max-pool backward without branches: each window's maximum (the forward output) is compared with
+    /// its four cells; the first equal cell in row-major order (top-left, top-right, bottom-left, bottom-right)
+    /// takes the gradient. Lanes hold pairs of columns; a shuffle gives each lane its pair's output.
+    /// </summary>
+    private static void EmitMaxPool2x2Backward(CodeWriter w, LayerSpec l)
+    {
+        int C = l.Input.C, W = l.Input.W, Ho = l.Output.H, Wo = l.Output.W;
+        w.Line("bool v512 = global::Unrolled.Kernels.Use512;");
+        w.Open($"for (int row = 0; row < {C * Ho}; row++)");
+        w.Line($"int c = row / {Ho}, oy = row % {Ho};");
+        w.Line($"int at = (c * {l.Input.H} + 2 * oy) * {W};");
+        w.Line("float* r0 = x + at, r1 = r0 + " + W + ", d0 = dx + at, d1 = d0 + " + W + ";");
+        w.Line($"float* ym = y + row * {Wo}, dym = dy + row * {Wo};");
+        w.Line("int ox = 0;");
+        if (Wo >= 8)
+        {
+            string pairs = string.Join(", ", Enumerable.Range(0, 16).Select(i => (i / 2).ToString()));
+            string evens = string.Join(", ", Enumerable.Range(0, 16).Select(i => (i & ~1).ToString()));
+            string odd = string.Join(", ", Enumerable.Range(0, 16).Select(i => i % 2 == 1 ? "-1" : "0"));
+            w.Open("if (v512)");
+            string partner = string.Join(", ", Enumerable.Range(0, 16).Select(i => (i ^ 1).ToString()));
+            w.Line($"Vec512F oddLanes = Vec512.AsSingle(Vec512.Create({odd}));");
+            w.Line($"global::System.Runtime.Intrinsics.Vector512<int> pair = Vec512.Create({pairs}), even = Vec512.Create({evens}), partner = Vec512.Create({partner});");
+            w.Open($"for (; ox + 8 <= {Wo}; ox += 8)");
+            w.Line("Vec512F m = Vec512.Shuffle(Vec512.Create(Vec256.Load(ym + ox), Vec256F.Zero), pair);");
+            w.Line("Vec512F d = Vec512.Shuffle(Vec512.Create(Vec256.Load(dym + ox), Vec256F.Zero), pair);");
+            w.Line("Vec512F top = Vec512.Equals(Vec512.Load(r0 + 2 * ox), m), bottom = Vec512.Equals(Vec512.Load(r1 + 2 * ox), m);");
+            w.Line("Vec512F topEven = Vec512.Shuffle(top, even), bottomEven = Vec512.Shuffle(bottom, even);");
+            w.Line("Vec512F topAny = top | Vec512.Shuffle(top, partner); // either cell of the top row, in both lanes of the pair");
+            w.Line("Vec512F topWins = Vec512.AndNot(top, oddLanes & topEven);");
+            w.Line("Vec512F bottomWins = Vec512.AndNot(Vec512.AndNot(bottom, topAny), oddLanes & bottomEven);");
+            w.Line("Vec512.Store(topWins & d, d0 + 2 * ox);");
+            w.Line("Vec512.Store(bottomWins & d, d1 + 2 * ox);");
+            w.Close();
+            w.Close();
+        }
+        w.Open($"for (; ox < {Wo}; ox++)");
+        w.Line("float m = ym[ox], d = dym[ox];");
+        w.Line("int i = 2 * ox;");
+        w.Line("if (r0[i] == m) d0[i] = d;");
+        w.Line("else if (r0[i + 1] == m) d0[i + 1] = d;");
+        w.Line("else if (r1[i] == m) d1[i] = d;");
+        w.Line("else d1[i + 1] = d;");
+        w.Close();
+        w.Close();
     }
 
     private static void EmitGlobalAvgPool(CodeWriter w, LayerSpec l)
@@ -183,14 +282,19 @@ internal static partial class Emitter
         }
         w.Close().Line();
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        string d = l.Kind switch
+        switch (l.Kind)
         {
-            LayerKind.ReLU => "x[i] > 0f ? dy[i] : 0f",
-            LayerKind.LeakyReLU => $"x[i] > 0f ? dy[i] : dy[i] * {F(l.Slope)}",
-            LayerKind.Sigmoid => "dy[i] * y[i] * (1f - y[i])",
-            _ => "dy[i] * (1f - y[i] * y[i])",
-        };
-        w.Line($"for (int i = 0; i < {n}; i++) dx[i] = {d};");
+            case LayerKind.ReLU:
+                w.Line($"global::Unrolled.Runtime.Ops.RectifierBackward(dx, dy, x, {n}, 0f);");
+                break;
+            case LayerKind.LeakyReLU:
+                w.Line($"global::Unrolled.Runtime.Ops.RectifierBackward(dx, dy, x, {n}, {F(l.Slope)});");
+                break;
+            default:
+                w.Line($"global::System.Buffer.MemoryCopy(dy, dx, {n} * sizeof(float), {n} * sizeof(float));");
+                w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(dx, y, {n}, global::Unrolled.Runtime.Ops.{(l.Kind == LayerKind.Sigmoid ? "Sigmoid" : "Tanh")}, 0f);");
+                break;
+        }
         w.Close().Line();
     }
 
