@@ -79,6 +79,78 @@ public class ReferenceGradientTests
 }
 
 /// <summary>
+/// Small hand-worked cases that pin the reference's forward semantics to LAYERS.md (the finite-difference
+/// tests above only show that its backward agrees with its own forward). The expected values were worked
+/// by hand and agree with PyTorch.
+/// </summary>
+public class ReferenceSemanticsTests
+{
+    private static double[] Forward(NetDecl decl, double[] parameters, double[] input, double[]? buffers = null) =>
+        new NaiveNetwork(decl).Forward(parameters, buffers ?? Array.Empty<double>(), input);
+
+    [Fact]
+    public void ConvolutionIsCrossCorrelation()
+    {
+        // The kernel's top-left weight multiplies each window's top-left cell: no flip.
+        var decl = new NetDecl(new Shape(1, 3, 3), new[] { LayerSpec.Conv(1, 2, bias: false) });
+        Assert.Equal(new[] { 1.0, 2, 4, 5 }, Forward(decl, new[] { 1.0, 0, 0, 0 }, new[] { 1.0, 2, 3, 4, 5, 6, 7, 8, 9 }));
+    }
+
+    [Fact]
+    public void SamePaddingPutsTheExtraCellAfter()
+    {
+        // Width 4, kernel 2, stride 1: one cell of padding in all, on the right.
+        var decl = new NetDecl(new Shape(1, 1, 4), new[] { LayerSpec.Conv(1, (1, 2), padding: Padding.Same, bias: false) });
+        Assert.Equal(new[] { 21.0, 32, 43, 4 }, Forward(decl, new[] { 1.0, 10 }, new[] { 1.0, 2, 3, 4 }));
+    }
+
+    [Fact]
+    public void AveragePoolingDivisors()
+    {
+        var image = new[] { 1.0, 2, 3, 4, 5, 6, 7, 8, 9 };
+        // Same (Keras): divide by the real cells of each window.
+        var same = new NetDecl(new Shape(1, 3, 3), new[] { LayerSpec.AvgPool(2, padding: Padding.Same) });
+        Assert.Equal(new[] { 3.0, 4.5, 7.5, 9 }, Forward(same, Array.Empty<double>(), image));
+        // Integer padding (PyTorch count_include_pad): padded zeros count.
+        var padded = new NetDecl(new Shape(1, 2, 2), new[] { LayerSpec.AvgPool(2, padding: 1) });
+        Assert.Equal(new[] { 0.25, 0.5, 0.75, 1 }, Forward(padded, Array.Empty<double>(), new[] { 1.0, 2, 3, 4 }));
+    }
+
+    [Fact]
+    public void LocalResponseNormWindowRunsFromCMinusHalfTheSize()
+    {
+        // n = 2: channel c sums the squares of channels c − 1 and c; b = a / (1 + ½·Σa²).
+        var decl = new NetDecl(new Shape(3, 1, 1), new[] { LayerSpec.Lrn(2, alpha: 1, beta: 1, k: 1) });
+        var output = Forward(decl, Array.Empty<double>(), new[] { 1.0, 2, 3 });
+        Assert.Equal(2.0 / 3, output[0], 12);
+        Assert.Equal(4.0 / 7, output[1], 12);
+        Assert.Equal(0.4, output[2], 12);
+    }
+
+    [Fact]
+    public void BatchNormInferenceUsesRunningStatistics()
+    {
+        var decl = new NetDecl(Shape.Vector(1), new[] { LayerSpec.Of(LayerKind.BatchNorm) });
+        // γ = 2, β = 1, running mean 3, running variance 4 − ε: (5 − 3) / 2 · 2 + 1 = 3.
+        var output = Forward(decl, new[] { 2.0, 1 }, new[] { 5.0 }, new[] { 3.0, 4 - 1e-5 });
+        Assert.Equal(3.0, output[0], 12);
+    }
+
+    [Fact]
+    public void CrossEntropyAfterSoftmaxIsTakenOnTheLogits()
+    {
+        // Logits 0 and ln 3 give probabilities ¼ and ¾; the label 1 costs −ln ¾ whether or not Softmax is declared.
+        var weights = new[] { 0.0, Math.Log(3) }; // dense1.weight [2, 1] on the input 1, no bias
+        foreach (var layers in new[] { new[] { LayerSpec.Dense(2, bias: false) },
+                                       new[] { LayerSpec.Dense(2, bias: false), LayerSpec.Of(LayerKind.Softmax) } })
+        {
+            var reference = new NaiveNetwork(new NetDecl(Shape.Vector(1), layers));
+            Assert.Equal(-Math.Log(0.75), reference.Loss(weights, Array.Empty<double>(), new[] { 1.0 }, Targets.Of(new[] { 1 })), 12);
+        }
+    }
+}
+
+/// <summary>
 /// The generated networks' <see cref="INetwork.ComputeGradients(ReadOnlySpan{float}, ReadOnlySpan{int})"/>
 /// against the reference's analytic backward (itself checked against finite differences above).
 /// All cases are compiled together once.

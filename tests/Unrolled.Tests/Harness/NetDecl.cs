@@ -87,13 +87,15 @@ public sealed record LayerSpec
     /// <summary>An explicit layer name, or null for the default kind + ordinal.</summary>
     public string? Name { get; init; }
 
-    public static LayerSpec Conv(int filters, int kernelHeight, int kernelWidth, int stride = 1, int padding = 0,
+    /// <summary>A convolution with a <paramref name="kernel"/> of height × width cells.</summary>
+    public static LayerSpec Conv(int filters, (int Height, int Width) kernel, int stride = 1, int padding = 0,
         bool bias = true, Activation activation = Activation.None) =>
-        new() { Kind = LayerKind.Conv2D, Filters = filters, KernelHeight = kernelHeight, KernelWidth = kernelWidth,
+        new() { Kind = LayerKind.Conv2D, Filters = filters, KernelHeight = kernel.Height, KernelWidth = kernel.Width,
                 Stride = stride, Padding = padding, Bias = bias, Activation = activation };
 
+    /// <summary>A convolution with a square kernel.</summary>
     public static LayerSpec Conv(int filters, int kernel, int stride = 1, int padding = 0, bool bias = true,
-        Activation activation = Activation.None) => Conv(filters, kernel, kernel, stride, padding, bias, activation);
+        Activation activation = Activation.None) => Conv(filters, (kernel, kernel), stride, padding, bias, activation);
 
     public static LayerSpec Dense(int units, bool bias = true, Activation activation = Activation.None) =>
         new() { Kind = LayerKind.Dense, Units = units, Bias = bias, Activation = activation };
@@ -425,7 +427,7 @@ public sealed class NetDecl
                 int maxKw = Math.Min(options.MaxKernel, padding == Unrolled.Padding.Same ? options.MaxKernel : shape.W + 2 * padding);
                 int kh = rng.Next(1, maxKh + 1);
                 int kw = rng.NextDouble() < 0.7 && kh <= maxKw ? kh : rng.Next(1, maxKw + 1);
-                return LayerSpec.Conv(rng.Next(1, options.MaxFilters + 1), kh, kw, rng.Next(1, 4), padding,
+                return LayerSpec.Conv(rng.Next(1, options.MaxFilters + 1), (kh, kw), rng.Next(1, 4), padding,
                     rng.Next(4) != 0, RandomActivation(rng));
             }
             case LayerKind.MaxPool2D:

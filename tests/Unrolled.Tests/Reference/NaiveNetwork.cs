@@ -79,7 +79,7 @@ public sealed class NaiveNetwork
                     step.BiasOffset = AddTensor($"{name}.bias", new[] { shape.C }, TensorKind.Parameter, ref parameters);
                     step.BufferOffset = AddTensor($"{name}.running_mean", new[] { shape.C }, TensorKind.Buffer, ref buffers);
                     AddTensor($"{name}.running_var", new[] { shape.C }, TensorKind.Buffer, ref buffers);
-                    _tensors.Add(new ReferenceTensor($"{name}.num_batches_tracked", Array.Empty<int>(), TensorKind.Counter, Counters++, 1));
+                    _tensors.Add(new ReferenceTensor($"{name}.num_batches_tracked", Array.Empty<int>(), TensorKind.Counter, CounterCount++, 1));
                     break;
             }
             _steps.Add(step);
@@ -107,7 +107,7 @@ public sealed class NaiveNetwork
     public int OutputSize { get; }
     public int ParameterCount { get; }
     public int BufferCount { get; }
-    public int Counters { get; private set; }
+    public int CounterCount { get; private set; }
     /// <summary>The tensors a PyTorch state_dict of the same network holds, in declaration order.</summary>
     public IReadOnlyList<ReferenceTensor> Tensors => _tensors;
 
@@ -125,7 +125,8 @@ public sealed class NaiveNetwork
 
     private sealed record Trace(List<double[]> Activations, int Batch, double[] UpdatedBuffers);
 
-    private Trace Run(double[] p, double[] buffers, double[] input, bool training, IReadOnlyDictionary<int, bool[]>? masks)
+    private Trace Run(double[] p, double[] buffers, double[] input, bool training, IReadOnlyDictionary<int, bool[]>? masks,
+        Random? roundingNoise = null)
     {
         if (p.Length != ParameterCount) throw new ArgumentException($"expected {ParameterCount} parameters, got {p.Length}");
         if (buffers.Length != BufferCount) throw new ArgumentException($"expected {BufferCount} buffer values, got {buffers.Length}");
@@ -164,9 +165,19 @@ public sealed class NaiveNetwork
                 case LayerKind.Softmax: SoftmaxForward(step.In.Size, x, y, batch); break;
                 default: throw new NotSupportedException(step.Layer.Kind.ToString());
             }
+            AddRoundingNoise(y, roundingNoise);
             activations.Add(y);
         }
         return new Trace(activations, batch, updated);
+    }
+
+    /// <summary>One float32 ulp, relative (2⁻²³): the size of the rounding noise.</summary>
+    public static readonly double FloatUlp = Math.Pow(2, -23);
+
+    private static void AddRoundingNoise(double[] values, Random? noise)
+    {
+        if (noise == null) return;
+        for (int i = 0; i < values.Length; i++) values[i] *= 1 + (2 * noise.NextDouble() - 1) * FloatUlp;
     }
 
     /// <summary>The input cell a window cell reads along one axis, or −1 when it lies in the padding.</summary>
@@ -457,11 +468,15 @@ public sealed class NaiveNetwork
 
     /// <summary>Training-mode forward, loss and analytic backward: the gradient of the batch-mean loss with
     /// respect to every parameter, and the running statistics after the step.</summary>
+    /// <param name="roundingNoise">When given, every step's output, forward and backward, is multiplied by a
+    /// random 1 ± <see cref="FloatUlp"/>, to measure how much float32 arithmetic can move the result of this
+    /// network at these values.</param>
     public ReferenceGradient Backward(double[] parameters, double[] buffers, double[] input, Targets targets,
-        IReadOnlyDictionary<int, bool[]>? dropoutMasks = null)
+        IReadOnlyDictionary<int, bool[]>? dropoutMasks = null, Random? roundingNoise = null)
     {
-        var trace = Run(parameters, buffers, input, training: true, dropoutMasks);
+        var trace = Run(parameters, buffers, input, training: true, dropoutMasks, roundingNoise);
         double loss = LossAndOutputGradient(trace, targets, out double[] dy, out int fromStep);
+        AddRoundingNoise(dy, roundingNoise);
         var grads = new double[ParameterCount];
         int batch = trace.Batch;
         for (int k = fromStep - 1; k >= 0; k--)
@@ -515,6 +530,7 @@ public sealed class NaiveNetwork
                 }
                 default: throw new NotSupportedException(s.Layer.Kind.ToString());
             }
+            AddRoundingNoise(dx, roundingNoise);
             dy = dx;
         }
         return new ReferenceGradient(loss, grads, trace.UpdatedBuffers);
