@@ -117,7 +117,7 @@ internal static partial class Emitter
         w.Line($"/// <summary>{l.Name} backward: bias and weight gradients{(first ? "" : ", and the input gradient")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws, float* packed)");
         if (l.Activation != Act.None)
-            w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(dy, y, {F * Ho * Wo}, {(int)l.Activation}, 0.01f); // dz = dy · act'(y), in place");
+            w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(dy, y, {F * Ho * Wo}, {(int)l.Activation}, {CodeWriter.F(FusedLeakySlope)}); // dz = dy · act'(y), in place");
         if (transposed is not null)
         {
             w.Line($"// input gradient: dz convolved with the flipped, transposed kernel (packed once per step)");

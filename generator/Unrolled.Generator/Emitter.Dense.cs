@@ -45,7 +45,7 @@ internal static partial class Emitter
                     {
                         w.Line($"float t{a}_{j} = {v.Vec}.Sum(s{a}_{j}){(l.HasBias ? $" + p[{bOff} + {u0} + {j}]" : "")};");
                         if (vecEnd < In) w.Line($"for (int i = {vecEnd}; i < {In}; i++) t{a}_{j} += wt[({u0} + {j}) * {In} + i] * x[(long)(n + {a}) * sx + i];");
-                        w.Line($"y[(long)(n + {a}) * sy + {u0} + {j}] = {ScalarActivation(l.Activation, $"t{a}_{j}", 0.01)};");
+                        w.Line($"y[(long)(n + {a}) * sy + {u0} + {j}] = {ScalarActivation(l.Activation, $"t{a}_{j}")};");
                     }
                 w.Close();
             }
@@ -81,7 +81,7 @@ internal static partial class Emitter
         w.Line($"/// <summary>{l.Name} backward over <paramref name=\"count\"/> samples: dy becomes dz = dy · act'(y) in place; weight and bias gradients are added to g{(first ? "" : "; dx is written")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g)");
         if (l.Activation != Act.None)
-            w.Line($"for (int a = 0; a < count; a++) global::Unrolled.Runtime.Ops.ScaleByDerivative(dy + (long)a * sdy, y + (long)a * sy, {U}, {(int)l.Activation}, 0.01f);");
+            w.Line($"for (int a = 0; a < count; a++) global::Unrolled.Runtime.Ops.ScaleByDerivative(dy + (long)a * sdy, y + (long)a * sy, {U}, {(int)l.Activation}, {F(FusedLeakySlope)});");
         if (l.HasBias)
             w.Line($"for (int a = 0; a < count; a++) global::System.Numerics.Tensors.TensorPrimitives.Add(new global::System.ReadOnlySpan<float>(g + {bOff}, {U}), new global::System.ReadOnlySpan<float>(dy + (long)a * sdy, {U}), new global::System.Span<float>(g + {bOff}, {U}));");
         w.Line($"float* gw = g + {wOff};");

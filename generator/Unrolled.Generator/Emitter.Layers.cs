@@ -28,7 +28,7 @@ internal static partial class Emitter
     private static string FastActivation(VecPath v, Act act, string a) => act switch
     {
         Act.ReLU => $"{v.Vec}.Max({a}, {v.T}.Zero)",
-        Act.LeakyReLU => $"{v.Vec}.ConditionalSelect({v.Vec}.GreaterThan({a}, {v.T}.Zero), {a}, {a} * {F(0.01)})",
+        Act.LeakyReLU => $"{v.Vec}.ConditionalSelect({v.Vec}.GreaterThan({a}, {v.T}.Zero), {a}, {a} * {F(FusedLeakySlope)})",
         _ => a,
     };
 
@@ -41,20 +41,13 @@ internal static partial class Emitter
             w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Tanh(new global::System.ReadOnlySpan<float>({y}, {count}), new global::System.Span<float>({y}, {count}));");
     }
 
-    /// <summary>The derivative of a fused activation, from its output y.</summary>
-    private static string Derivative(Act act, string y, double slope) => act switch
-    {
-        Act.ReLU => $"({y} > 0f ? 1f : 0f)",
-        Act.LeakyReLU => $"({y} > 0f ? 1f : {F(0.01)})",
-        Act.Sigmoid => $"({y} * (1f - {y}))",
-        Act.Tanh => $"(1f - {y} * {y})",
-        _ => "1f",
-    };
+    /// <summary>The slope of the Activation.LeakyReLU shorthand on Conv2D and Dense (the separate layer takes its own).</summary>
+    private const double FusedLeakySlope = 0.01;
 
-    private static string ScalarActivation(Act act, string z, double slope) => act switch
+    private static string ScalarActivation(Act act, string z) => act switch
     {
         Act.ReLU => $"({z} > 0f ? {z} : 0f)",
-        Act.LeakyReLU => $"({z} > 0f ? {z} : {z} * {F(slope)})",
+        Act.LeakyReLU => $"({z} > 0f ? {z} : {z} * {F(FusedLeakySlope)})",
         _ => z, // Sigmoid and Tanh are applied over the whole output afterwards
     };
 
