@@ -9,6 +9,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Xunit;
 using Xunit.Abstractions;
+using Unrolled.Tests.Harness;
 
 namespace Unrolled.Tests.Aot;
 
@@ -61,7 +62,7 @@ public class AotTests : IDisposable
     [Fact]
     public void NativeAotExampleEvaluatesWeightsSavedInProcessToTheSameAccuracy()
     {
-        string repository = FindRepositoryRoot();
+        string repository = ChildProcess.RepositoryRoot();
         string data = Path.Combine(repository, "examples", "data", "fashion-mnist");
         string weights = Path.Combine(_directory, "lenet5.safetensors");
 
@@ -106,7 +107,7 @@ public class AotTests : IDisposable
         // compiler really runs (its step is incremental and an up-to-date step would print no warnings) and the
         // repository's native folders are left alone.
         string publish = Path.Combine(_directory, "publish");
-        var published = Run(DotnetPath(), repository, PublishTimeout, cleanDotnetEnvironment: true,
+        var published = ChildProcess.Run(ChildProcess.Dotnet, repository, PublishTimeout, cleanDotnetEnvironment: true, null,
             "publish", Path.Combine(repository, "examples", "FashionMnist", "FashionMnist.csproj"),
             "-c", "Release", "-r", "linux-x64", "-p:PublishAot=true", "-o", publish,
             $"-p:NativeIntermediateOutputPath={Path.Combine(_directory, "ilc")}{Path.DirectorySeparatorChar}",
@@ -133,7 +134,7 @@ public class AotTests : IDisposable
 
         // (c) Evaluate the saved weights with the native binary. --data is given because the binary, outside the
         // repository, cannot find the shipped data set by walking up from its own folder.
-        var evaluated = Run(binary, _directory, RunTimeout, cleanDotnetEnvironment: false,
+        var evaluated = ChildProcess.Run(binary, _directory, RunTimeout, cleanDotnetEnvironment: false, null,
             "--epochs", "0", "--load", weights, "--threads", "1", "--data", data);
         Assert.True(evaluated.ExitCode == 0, $"the binary exited with {evaluated.ExitCode}:\n{evaluated.Transcript}");
         string[] lines = Lines(evaluated.Stdout);
@@ -176,7 +177,7 @@ public class AotTests : IDisposable
 
         // (d) A weight file that does not exist: a non-zero exit and one clear line on stderr, no stack trace.
         string missing = Path.Combine(_directory, "does-not-exist.safetensors");
-        var failed = Run(binary, _directory, RunTimeout, cleanDotnetEnvironment: false,
+        var failed = ChildProcess.Run(binary, _directory, RunTimeout, cleanDotnetEnvironment: false, null,
             "--epochs", "0", "--load", missing, "--threads", "1", "--data", data);
         Assert.True(failed.ExitCode != 0, $"the binary exited with 0 for a missing weight file:\n{failed.Transcript}");
         string[] errors = Lines(failed.Stderr);
@@ -206,81 +207,4 @@ public class AotTests : IDisposable
 
     private static string[] Lines(string text) =>
         text.Replace("\r", "").Split('\n').Select(l => l.TrimEnd()).Where(l => l.Length > 0).ToArray();
-
-    /// <summary>The folder holding Generated.sln, found by walking up from the test assembly.</summary>
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Generated.sln")))
-                return directory.FullName;
-        }
-        throw new InvalidOperationException($"No Generated.sln above {AppContext.BaseDirectory}.");
-    }
-
-    private static string DotnetPath() =>
-        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is string host && File.Exists(host) ? host : "dotnet";
-
-    private sealed record ProcessResult(int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed, string Transcript);
-
-    /// <summary>
-    /// Runs a program to its end and returns its exit code, output and the wall time from start to exit. With
-    /// <paramref name="cleanDotnetEnvironment"/>, the MSBuild and test-host variables of `dotnet test` are removed
-    /// (they would leak into a child build) and build servers and node reuse are off, as in PackageTests.
-    /// </summary>
-    private static ProcessResult Run(string fileName, string workingDirectory, TimeSpan timeout, bool cleanDotnetEnvironment, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(fileName)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        foreach (string argument in arguments)
-            start.ArgumentList.Add(argument);
-        if (cleanDotnetEnvironment)
-        {
-            foreach (string name in start.Environment.Keys.ToList())
-            {
-                if (name.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || name.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase)
-                    || name.Equals("DOTNET_HOST_PATH", StringComparison.OrdinalIgnoreCase))
-                    start.Environment.Remove(name);
-            }
-            start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-            start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
-            start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-            start.Environment["DOTNET_NOLOGO"] = "1";
-            start.Environment["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1";
-        }
-
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        var gate = new object();
-        string command = $"$ {fileName} {string.Join(' ', arguments)}";
-        string Transcript(int? exitCode)
-        {
-            lock (gate)
-                return $"{command}\n--- exit code {(exitCode?.ToString(CultureInfo.InvariantCulture) ?? "none")}\n--- stdout\n{stdout}--- stderr\n{stderr}";
-        }
-
-        var clock = Stopwatch.StartNew();
-        using var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (gate) stdout.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (gate) stderr.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            Assert.Fail($"did not finish within {timeout}:\n{Transcript(null)}");
-        }
-        TimeSpan elapsed = clock.Elapsed;
-        process.WaitForExit(); // drains the redirected output
-        lock (gate)
-            return new ProcessResult(process.ExitCode, stdout.ToString(), stderr.ToString(), elapsed, Transcript(process.ExitCode));
-    }
 }

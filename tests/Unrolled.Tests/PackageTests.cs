@@ -9,6 +9,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 using Xunit;
+using Unrolled.Tests.Harness;
 
 namespace Unrolled.Tests;
 
@@ -81,7 +82,7 @@ public class PackageTests : IDisposable
     [Trait("Category", "Slow")]
     public void PackedPackageCompilesAndTrainsANetworkInAFreshConsoleProject()
     {
-        string repository = FindRepositoryRoot();
+        string repository = ChildProcess.RepositoryRoot();
         string feed = Path.Combine(_directory, "feed");
         string packages = Path.Combine(_directory, "packages");
         string app = Path.Combine(_directory, "app");
@@ -184,68 +185,15 @@ public class PackageTests : IDisposable
         Assert.Contains(lines, l => Regex.IsMatch(l, @"^accuracy (0|1|0\.\d+)$"));
     }
 
-    /// <summary>The folder holding Generated.sln, found by walking up from the test assembly.</summary>
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Generated.sln")))
-                return directory.FullName;
-        }
-        throw new InvalidOperationException($"No Generated.sln above {AppContext.BaseDirectory}.");
-    }
-
     /// <summary>
-    /// Runs the dotnet CLI with a clean MSBuild environment and returns its exit code and combined output.
+    /// Runs the dotnet CLI with a clean MSBuild environment; returns its exit code and its whole transcript.
     /// <paramref name="packages"/>, when given, becomes NUGET_PACKAGES (not for the pack, whose restore
     /// writes the repository's obj folder and must keep using the usual packages folder).
     /// </summary>
     private static (int ExitCode, string Output) RunDotnet(string workingDirectory, string? packages, params string[] arguments)
     {
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is string host && File.Exists(host) ? host : "dotnet";
-        var start = new ProcessStartInfo(dotnet)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        foreach (string argument in arguments)
-            start.ArgumentList.Add(argument);
-
-        // The test host may run under `dotnet test`, whose MSBuild variables would leak into the child build.
-        foreach (string name in start.Environment.Keys.ToList())
-        {
-            if (name.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || name.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase)
-                || name.Equals("DOTNET_HOST_PATH", StringComparison.OrdinalIgnoreCase))
-                start.Environment.Remove(name);
-        }
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        start.Environment["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1";
-        if (packages is not null)
-            start.Environment["NUGET_PACKAGES"] = packages;
-
-        using var process = Process.Start(start)!;
-        var output = new StringBuilder();
-        var gate = new object();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (gate) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (gate) output.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        if (!process.WaitForExit(ProcessTimeout))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            lock (gate)
-                Assert.Fail($"dotnet {string.Join(' ', arguments)} did not finish within {ProcessTimeout}:\n{output}");
-        }
-        process.WaitForExit();
-        lock (gate)
-            return (process.ExitCode, $"$ dotnet {string.Join(' ', arguments)}\n{output}");
+        var environment = packages is null ? null : new Dictionary<string, string> { ["NUGET_PACKAGES"] = packages };
+        ProcessResult result = ChildProcess.Run(ChildProcess.Dotnet, workingDirectory, ProcessTimeout, cleanDotnetEnvironment: true, environment, arguments);
+        return (result.ExitCode, result.Transcript);
     }
 }
