@@ -62,7 +62,7 @@ internal static partial class Emitter
         w.Line($"float* src = x + (c * {H} + iy) * {W};");
         w.Line($"float* row = P + c * {g.Plane} + (iy + {l.PadTop}) * {g.PitchP};");
         if (S == 1)
-            w.Line($"global::System.Buffer.MemoryCopy(src, row + {l.PadLeft}, {W} * sizeof(float), {W} * sizeof(float));");
+            w.CopyFloats($"row + {l.PadLeft}", "src", W);
         else
         {
             w.Open($"for (int ix = 0; ix < {W}; ix++)");
@@ -98,7 +98,8 @@ internal static partial class Emitter
         if (!direct)
         {
             w.Open($"for (int r = 0; r < {F * Ho}; r++)");
-            w.Line($"global::System.Buffer.MemoryCopy(O + r * {g.PitchO}, y + r * {Wo}, {Wo} * sizeof(float), {Wo} * sizeof(float));");
+            w.Line($"float* o = O + r * {g.PitchO}, t = y + r * {Wo};");
+            w.CopyFloats("t", "o", Wo);
             w.Close();
         }
         EmitSlowActivation(w, l.Activation, "y", l.Output.Size);
@@ -129,8 +130,9 @@ internal static partial class Emitter
         w.Line($"// G = dz at row pitch {g.PitchO}; tail columns stay zero so whole-vector loops are exact.");
         w.Open($"for (int r = 0; r < {F * Ho}; r++)");
         w.Line($"float* gr = G + r * {g.PitchO};");
-        w.Line($"global::System.Buffer.MemoryCopy(dy + r * {Wo}, gr, {Wo} * sizeof(float), {Wo} * sizeof(float));");
-        if (Wo < g.PitchO) w.Line($"for (int ox = {Wo}; ox < {g.PitchO}; ox++) gr[ox] = 0f;");
+        w.Line($"float* dr = dy + r * {Wo};");
+        w.CopyFloats("gr", "dr", Wo);
+        w.ZeroFloats("gr", Wo, g.PitchO - Wo);
         w.Close();
         if (l.HasBias)
         {
@@ -150,7 +152,7 @@ internal static partial class Emitter
             w.Line($"float* dst = dx + (c * {H} + iy) * {W};");
             w.Line($"float* row = D + c * {g.Plane} + (iy + {l.PadTop}) * {g.PitchP};");
             if (S == 1)
-                w.Line($"global::System.Buffer.MemoryCopy(row + {l.PadLeft}, dst, {W} * sizeof(float), {W} * sizeof(float));");
+                w.CopyFloats("dst", $"row + {l.PadLeft}", W);
             else
             {
                 w.Open($"for (int ix = 0; ix < {W}; ix++)");

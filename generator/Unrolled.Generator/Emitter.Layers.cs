@@ -134,8 +134,8 @@ internal static partial class Emitter
         string Op(VecPath v, string a, string b) => max ? $"{v.Vec}.Max({a}, {b})" : $"({a} + {b})";
         string Scalar(string a, string b) => max ? $"global::System.MathF.Max({a}, {b})" : $"({a} + {b})";
         string scale = max ? "" : " * 0.25f";
-        w.Line("// vector part: 512- or 256-bit (a 128-bit vector would hold only two outputs: the scalar loop does as well)");
-        w.Line("bool v512 = global::Unrolled.Kernels.Use512, v256 = !v512 && global::Unrolled.Kernels.Use256;");
+        w.Line("// vector part: 512-bit, then 256-bit for what is left (a 128-bit vector would hold only two outputs: the scalar loop does as well)");
+        w.Line("bool v512 = global::Unrolled.Kernels.Use512, v256 = global::Unrolled.Kernels.Use256;");
         w.Open($"for (int row = 0; row < {C * Ho}; row++)");
         w.Line($"int c = row / {Ho}, oy = row % {Ho};");
         w.Line($"float* r0 = x + (c * {l.Input.H} + 2 * oy) * {W};");
@@ -170,32 +170,34 @@ internal static partial class Emitter
     private static void EmitMaxPool2x2Backward(CodeWriter w, LayerSpec l)
     {
         int C = l.Input.C, W = l.Input.W, Ho = l.Output.H, Wo = l.Output.W;
-        w.Line("bool v512 = global::Unrolled.Kernels.Use512;");
+        w.Line("bool v512 = global::Unrolled.Kernels.Use512, v256 = global::Unrolled.Kernels.Use256;");
         w.Open($"for (int row = 0; row < {C * Ho}; row++)");
         w.Line($"int c = row / {Ho}, oy = row % {Ho};");
         w.Line($"int at = (c * {l.Input.H} + 2 * oy) * {W};");
         w.Line("float* r0 = x + at, r1 = r0 + " + W + ", d0 = dx + at, d1 = d0 + " + W + ";");
         w.Line($"float* ym = y + row * {Wo}, dym = dy + row * {Wo};");
         w.Line("int ox = 0;");
-        if (Wo >= 8)
+        foreach (VecPath v in new[] { VecPath.V512, VecPath.V256 })
         {
-            string pairs = string.Join(", ", Enumerable.Range(0, 16).Select(i => (i / 2).ToString()));
-            string evens = string.Join(", ", Enumerable.Range(0, 16).Select(i => (i & ~1).ToString()));
-            string odd = string.Join(", ", Enumerable.Range(0, 16).Select(i => i % 2 == 1 ? "-1" : "0"));
-            w.Open("if (v512)");
-            string partner = string.Join(", ", Enumerable.Range(0, 16).Select(i => (i ^ 1).ToString()));
-            w.Line($"Vec512F oddLanes = Vec512.AsSingle(Vec512.Create({odd}));");
-            w.Line($"global::System.Runtime.Intrinsics.Vector512<int> pair = Vec512.Create({pairs}), even = Vec512.Create({evens}), partner = Vec512.Create({partner});");
-            w.Open($"for (; ox + 8 <= {Wo}; ox += 8)");
-            w.Line("Vec512F m = Vec512.Shuffle(Vec512.Create(Vec256.Load(ym + ox), Vec256F.Zero), pair);");
-            w.Line("Vec512F d = Vec512.Shuffle(Vec512.Create(Vec256.Load(dym + ox), Vec256F.Zero), pair);");
-            w.Line("Vec512F top = Vec512.Equals(Vec512.Load(r0 + 2 * ox), m), bottom = Vec512.Equals(Vec512.Load(r1 + 2 * ox), m);");
-            w.Line("Vec512F topEven = Vec512.Shuffle(top, even), bottomEven = Vec512.Shuffle(bottom, even);");
-            w.Line("Vec512F topAny = top | Vec512.Shuffle(top, partner); // either cell of the top row, in both lanes of the pair");
-            w.Line("Vec512F topWins = Vec512.AndNot(top, oddLanes & topEven);");
-            w.Line("Vec512F bottomWins = Vec512.AndNot(Vec512.AndNot(bottom, topAny), oddLanes & bottomEven);");
-            w.Line("Vec512.Store(topWins & d, d0 + 2 * ox);");
-            w.Line("Vec512.Store(bottomWins & d, d1 + 2 * ox);");
+            int lanes = v.Lanes, half = lanes / 2;
+            if (Wo < half) continue;
+            string Each(Func<int, string> f) => string.Join(", ", Enumerable.Range(0, lanes).Select(f));
+            string intVec = $"global::System.Runtime.Intrinsics.Vector{lanes * 32}<int>";
+            string halfVec = v == VecPath.V512 ? "Vec256" : "Vec128";
+            string halfZero = v == VecPath.V512 ? "Vec256F.Zero" : "Vec128F.Zero";
+            w.Open($"if (v{v.Suffix})");
+            w.Line($"{v.T} oddLanes = {v.Vec}.AsSingle({v.Vec}.Create({Each(i => i % 2 == 1 ? "-1" : "0")}));");
+            w.Line($"{intVec} pair = {v.Vec}.Create({Each(i => (i / 2).ToString())}), even = {v.Vec}.Create({Each(i => (i & ~1).ToString())}), partner = {v.Vec}.Create({Each(i => (i ^ 1).ToString())});");
+            w.Open($"for (; ox + {half} <= {Wo}; ox += {half})");
+            w.Line($"{v.T} m = {v.Vec}.Shuffle({v.Vec}.Create({halfVec}.Load(ym + ox), {halfZero}), pair);");
+            w.Line($"{v.T} d = {v.Vec}.Shuffle({v.Vec}.Create({halfVec}.Load(dym + ox), {halfZero}), pair);");
+            w.Line($"{v.T} top = {v.Vec}.Equals({v.Vec}.Load(r0 + 2 * ox), m), bottom = {v.Vec}.Equals({v.Vec}.Load(r1 + 2 * ox), m);");
+            w.Line($"{v.T} topEven = {v.Vec}.Shuffle(top, even), bottomEven = {v.Vec}.Shuffle(bottom, even);");
+            w.Line($"{v.T} topAny = top | {v.Vec}.Shuffle(top, partner); // either cell of the top row, in both lanes of the pair");
+            w.Line($"{v.T} topWins = {v.Vec}.AndNot(top, oddLanes & topEven);");
+            w.Line($"{v.T} bottomWins = {v.Vec}.AndNot({v.Vec}.AndNot(bottom, topAny), oddLanes & bottomEven);");
+            w.Line($"{v.Vec}.Store(topWins & d, d0 + 2 * ox);");
+            w.Line($"{v.Vec}.Store(bottomWins & d, d1 + 2 * ox);");
             w.Close();
             w.Close();
         }
