@@ -9,6 +9,7 @@ using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Text;
 using Unrolled.CodeFixes;
 using Xunit;
@@ -49,6 +50,18 @@ public sealed class CodeFixTests : IDisposable
     {
         foreach (string id in Providers.SelectMany(p => p.FixableDiagnosticIds))
             Assert.Equal(id, Unrolled.Generator.Diagnostics.ById(id).Id);
+    }
+
+    [Fact]
+    public void The_code_fix_assembly_holds_no_analyzer_or_generator_so_the_compiler_never_loads_it()
+    {
+        // The compiler instantiates only [DiagnosticAnalyzer] and [Generator] types from analyzers/dotnet/cs;
+        // one here would fail to load in csc (no Microsoft.CodeAnalysis.Workspaces there) with warning CS8032.
+        Type[] types = typeof(MakePartialCodeFixProvider).Assembly.GetTypes();
+        Assert.DoesNotContain(types, t => typeof(DiagnosticAnalyzer).IsAssignableFrom(t)
+            || t.IsDefined(typeof(DiagnosticAnalyzerAttribute), inherit: false) || t.IsDefined(typeof(GeneratorAttribute), inherit: false));
+        Assert.Equal(Providers.Select(p => p.GetType()).OrderBy(t => t.Name),
+            types.Where(t => typeof(CodeFixProvider).IsAssignableFrom(t)).OrderBy(t => t.Name));
     }
 
     private static readonly CodeFixProvider[] Providers = { new MakePartialCodeFixProvider(), new UseSamePaddingCodeFixProvider() };
