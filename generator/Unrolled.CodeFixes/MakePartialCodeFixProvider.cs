@@ -65,7 +65,7 @@ public sealed class MakePartialCodeFixProvider : CodeFixProvider
     /// <summary>Adds <c>partial</c> as the last modifier; without modifiers it takes over the keyword's leading trivia.</summary>
     private static TypeDeclarationSyntax AddPartial(TypeDeclarationSyntax declaration)
     {
-        SyntaxToken partial = SyntaxFactory.Token(SyntaxKind.PartialKeyword).WithTrailingTrivia(SyntaxFactory.Space);
+        SyntaxToken partial = Tokens.SpaceAfter(SyntaxKind.PartialKeyword);
         if (declaration.Modifiers.Count > 0)
             return declaration.WithModifiers(declaration.Modifiers.Add(partial));
         return declaration

@@ -43,7 +43,7 @@ public sealed class UseSamePaddingCodeFixProvider : CodeFixProvider
         foreach (Diagnostic diagnostic in context.Diagnostics)
         {
             // The generator reports both diagnostics on the layer's attribute.
-            if (root.FindNode(diagnostic.Location.SourceSpan) is not AttributeSyntax attribute
+            if (root.FindNode(diagnostic.Location.SourceSpan) is not AttributeSyntax { ArgumentList: not null } attribute
                 || attribute.Span != diagnostic.Location.SourceSpan
                 || !HasWindow(attribute, model, context.CancellationToken)
                 || IsSame(PaddingArgument(attribute), model, context.CancellationToken))
@@ -74,7 +74,7 @@ public sealed class UseSamePaddingCodeFixProvider : CodeFixProvider
 
         // Fully qualified and marked for the simplifier, which shortens it to what the file's usings allow.
         ExpressionSyntax same = SyntaxFactory.ParseExpression("global::Unrolled.Padding.Same").WithAdditionalAnnotations(Simplifier.Annotation);
-        AttributeArgumentListSyntax arguments = attribute.ArgumentList ?? SyntaxFactory.AttributeArgumentList();
+        AttributeArgumentListSyntax arguments = attribute.ArgumentList!; // every window layer has constructor arguments
         AttributeArgumentSyntax? padding = PaddingArgument(attribute);
         if (padding is not null)
         {
@@ -83,14 +83,12 @@ public sealed class UseSamePaddingCodeFixProvider : CodeFixProvider
         else
         {
             AttributeArgumentSyntax argument = SyntaxFactory.AttributeArgument(
-                SyntaxFactory.NameEquals(
-                    SyntaxFactory.IdentifierName(PaddingProperty).WithTrailingTrivia(SyntaxFactory.Space),
-                    SyntaxFactory.Token(SyntaxKind.EqualsToken).WithTrailingTrivia(SyntaxFactory.Space)),
+                SyntaxFactory.NameEquals(Tokens.SpaceAfter(PaddingProperty), Tokens.SpaceAfter(SyntaxKind.EqualsToken)),
                 nameColon: null,
                 same);
             var separators = arguments.Arguments.GetSeparators().ToList();
             if (arguments.Arguments.Count > 0)
-                separators.Add(SyntaxFactory.Token(SyntaxKind.CommaToken).WithTrailingTrivia(SyntaxFactory.Space));
+                separators.Add(Tokens.SpaceAfter(SyntaxKind.CommaToken));
             arguments = arguments.WithArguments(SyntaxFactory.SeparatedList(arguments.Arguments.Add(argument), separators));
         }
         return document.WithSyntaxRoot(root.ReplaceNode(attribute, attribute.WithArgumentList(arguments)));

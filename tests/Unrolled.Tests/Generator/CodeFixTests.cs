@@ -36,6 +36,7 @@ public sealed class CodeFixTests : IDisposable
     {
         Assert.Equal(new[] { "UNR0001" }, new MakePartialCodeFixProvider().FixableDiagnosticIds);
         Assert.Equal(new[] { "UNR0005", "UNR0011" }, new UseSamePaddingCodeFixProvider().FixableDiagnosticIds);
+        Assert.Equal(new[] { "UNR0006" }, new FlattenBeforeSoftmaxCodeFixProvider().FixableDiagnosticIds);
         foreach (CodeFixProvider provider in Providers)
         {
             Assert.Same(WellKnownFixAllProviders.BatchFixer, provider.GetFixAllProvider());
@@ -64,7 +65,8 @@ public sealed class CodeFixTests : IDisposable
             types.Where(t => typeof(CodeFixProvider).IsAssignableFrom(t)).OrderBy(t => t.Name));
     }
 
-    private static readonly CodeFixProvider[] Providers = { new MakePartialCodeFixProvider(), new UseSamePaddingCodeFixProvider() };
+    private static readonly CodeFixProvider[] Providers =
+        { new MakePartialCodeFixProvider(), new UseSamePaddingCodeFixProvider(), new FlattenBeforeSoftmaxCodeFixProvider() };
 
     // ---- UNR0001: make the class partial ----
 
@@ -155,6 +157,29 @@ public sealed class CodeFixTests : IDisposable
         await AssertCleanAsync(twice.GetProject(project.Id)!);
     }
 
+    // ---- UNR0006: Flatten before Softmax ----
+
+    [Theory]
+    [InlineData("[Network(3, 8, 8)] [Conv2D(2, 3)] [Softmax]", "[Network(3, 8, 8)] [Conv2D(2, 3)] [Flatten] [Softmax]")]
+    [InlineData("[Network(1, 4, 4)]\n[Conv2D(2, 3)]\n[Softmax]", "[Network(1, 4, 4)]\n[Conv2D(2, 3)]\n[Flatten]\n[Softmax]")]
+    [InlineData("[Network(1, 4, 4), Conv2D(2, 3), Softmax]", "[Network(1, 4, 4), Conv2D(2, 3), Flatten, Softmax]")]
+    [InlineData("[Network(1, 4, 4)] [Softmax, Dense(2)]", "[Network(1, 4, 4)] [Flatten, Softmax, Dense(2)]")]
+    public Task UNR0006_inserts_Flatten_before_a_Softmax_on_an_image(string before, string after)
+        => AssertFixAsync(new FlattenBeforeSoftmaxCodeFixProvider(), "UNR0006", "Insert [Flatten] before the Softmax layer",
+            Declare(before), Declare(after));
+
+    [Fact]
+    public Task UNR0006_lays_out_the_new_attribute_list_as_the_indented_lists_around_it()
+        => AssertFixAsync(new FlattenBeforeSoftmaxCodeFixProvider(), "UNR0006", "Insert [Flatten] before the Softmax layer",
+            "using Unrolled;\n\nnamespace Tests\n{\n    [Network(1, 4, 4)]\n    // the head\n    [Softmax]\n    public partial class Net { }\n}\n",
+            "using Unrolled;\n\nnamespace Tests\n{\n    [Network(1, 4, 4)]\n    // the head\n    [Flatten]\n    [Softmax]\n    public partial class Net { }\n}\n");
+
+    [Fact]
+    public Task UNR0006_qualifies_Flatten_as_the_file_does_without_a_using()
+        => AssertFixAsync(new FlattenBeforeSoftmaxCodeFixProvider(), "UNR0006", "Insert [Flatten] before the Softmax layer",
+            "namespace Tests;\n\n[Unrolled.Network(1, 4, 4)] [Unrolled.Softmax]\npublic partial class Net { }\n",
+            "namespace Tests;\n\n[Unrolled.Network(1, 4, 4)] [Unrolled.Flatten] [Unrolled.Softmax]\npublic partial class Net { }\n");
+
     // ---- Fix All ----
 
     [Fact]
@@ -209,6 +234,15 @@ public sealed class CodeFixTests : IDisposable
                 }
             }
             """));
+
+    [Fact]
+    public async Task No_flatten_fix_for_a_diagnostic_that_is_not_on_a_Softmax()
+    {
+        Assert.Empty(await FixesForAsync(new FlattenBeforeSoftmaxCodeFixProvider(), Unrolled.Generator.Diagnostics.SoftmaxOn3D,
+            Declare("[Network(1, 4, 4)] [{|Dense(10)|}] [Softmax]")));
+        Assert.Single(await FixesForAsync(new FlattenBeforeSoftmaxCodeFixProvider(), Unrolled.Generator.Diagnostics.SoftmaxOn3D,
+            Declare("[Network(1, 4, 4)] [Dense(10)] [{|Softmax|}]")));
+    }
 
     [Fact]
     public async Task No_partial_fix_for_a_diagnostic_that_is_not_on_a_class_name()
