@@ -100,6 +100,7 @@ public class PackageTests : IDisposable
             var entries = zip.Entries.Select(e => e.FullName).ToHashSet(StringComparer.Ordinal);
             string listing = string.Join("\n", entries.OrderBy(e => e, StringComparer.Ordinal));
             Assert.True(entries.Contains("analyzers/dotnet/cs/Unrolled.Generator.dll"), $"the package lacks the generator:\n{listing}");
+            Assert.True(entries.Contains("analyzers/dotnet/cs/Unrolled.CodeFixes.dll"), $"the package lacks the IDE code fixes:\n{listing}");
             Assert.True(entries.Contains("lib/net8.0/Unrolled.dll"), $"the package lacks the library:\n{listing}");
             Assert.True(entries.Contains("build/Unrolled.props"), $"the package lacks build/Unrolled.props:\n{listing}");
             Assert.False(entries.Any(e => e.StartsWith("lib/", StringComparison.Ordinal) && e.EndsWith("Unrolled.Generator.dll", StringComparison.Ordinal)),
@@ -139,8 +140,21 @@ public class PackageTests : IDisposable
             """);
         File.WriteAllText(Path.Combine(app, "Program.cs"), Program);
 
-        // (d) Build and run it.
-        var run = RunDotnet(app, packages, "run", "--project", Path.Combine(app, "App.csproj"), "-c", "Release", "--disable-build-servers");
+        // (d) Build it: the compiler is handed both assemblies of analyzers/dotnet/cs and must load them without a
+        // word, in particular the code fixes, which reference Microsoft.CodeAnalysis.Workspaces (not in the compiler).
+        var build = RunDotnet(app, packages, "build", Path.Combine(app, "App.csproj"), "-c", "Release", "--disable-build-servers", "-v", "n");
+        Assert.True(build.ExitCode == 0, $"dotnet build exited with {build.ExitCode}:\n{build.Output}");
+        foreach (string assembly in new[] { "Unrolled.Generator.dll", "Unrolled.CodeFixes.dll" })
+            Assert.True(Regex.IsMatch(build.Output, @"/analyzer:\S*analyzers[/\\]dotnet[/\\]cs[/\\]" + Regex.Escape(assembly)), $"the compiler was not given {assembly}:\n{build.Output}");
+        string[] analyzerWarnings = build.Output.Split('\n')
+            .Where(l => Regex.IsMatch(l, @"\bwarning (CS8032|CS8033|CS8034|CS8850|CS9057|CS9067|AD\d{4})\b")
+                        || Regex.IsMatch(l, @": warning .*Unrolled\.(Generator|CodeFixes)"))
+            .ToArray();
+        Assert.True(analyzerWarnings.Length == 0, "loading the package's analyzers warned:\n" + string.Join("\n", analyzerWarnings));
+        Assert.DoesNotContain("UNR0", build.Output);
+
+        // (e) Run it.
+        var run = RunDotnet(app, packages, "run", "--project", Path.Combine(app, "App.csproj"), "-c", "Release", "--no-build");
         string output = run.Output;
         Assert.True(run.ExitCode == 0, $"dotnet run exited with {run.ExitCode}:\n{output}");
         Assert.DoesNotContain("UNR0", output);

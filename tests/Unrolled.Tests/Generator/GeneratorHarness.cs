@@ -144,7 +144,8 @@ public static class GeneratorHarness
 {
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
 
-    private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(LoadReferences);
+    /// <summary>The references of every test compilation (also of the code-fix tests' workspaces).</summary>
+    internal static readonly Lazy<ImmutableArray<MetadataReference>> References = new(LoadReferences);
 
     /// <summary>The platform assemblies of the test host plus the Unrolled runtime, one copy of each.</summary>
     private static ImmutableArray<MetadataReference> LoadReferences()
