@@ -140,7 +140,9 @@ internal static partial class Emitter
         }
         w.Line($"float* gw = g + {wOff};");
         w.Line($"float* wt = p + {wOff};");
-        EmitPathSwitch(w, v => EmitConvWeightGrad(w, l, g, v));
+        bool partials = WorkspacePlan.UsesVectorPartials(l);
+        if (partials) w.Line($"float* vp = ws + {plan.Partials}; // vector partials of gw, reduced by {m}_ReduceWeightGradient after the chunk");
+        EmitPathSwitch(w, v => EmitConvWeightGrad(w, l, g, v, partials));
         if (!first && transposed is null)
         {
             w.Line($"float* D = ws + {plan.GradPhase};");
@@ -163,6 +165,21 @@ internal static partial class Emitter
             w.Close().Close();
         }
         w.Close().Line();
+        if (partials)
+        {
+            w.Line($"/// <summary>{l.Name}: adds the horizontal sum of each weight's vector partial to the weight gradient and zeroes the partials.</summary>");
+            w.Open($"private static void {m}_ReduceWeightGradient(float* g, float* ws)");
+            w.Line($"float* gw = g + {wOff};");
+            w.Line($"float* vp = ws + {plan.Partials};");
+            EmitPathSwitch(w, v =>
+            {
+                w.Open($"for (int i = 0; i < {l.WeightCount}; i++)");
+                w.Line($"gw[i] += {v.Vec}.Sum({v.Vec}.Load(vp + i * {v.Lanes}));");
+                w.Line(v.Store($"{v.T}.Zero", $"vp + i * {v.Lanes}"));
+                w.Close();
+            });
+            w.Close().Line();
+        }
     }
 
     private sealed class ConvTile
@@ -265,7 +282,7 @@ internal static partial class Emitter
     }
 
     /// <summary>Weight gradient: gw[f,c,ky,kx] += Σ G[f,oy,·] · P[c, oy·S+ky, ·+kx]; all kx of a row in registers.</summary>
-    private static void EmitConvWeightGrad(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v)
+    private static void EmitConvWeightGrad(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, bool partials)
     {
         int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = l.Stride;
         int kc = Math.Min(KW, v.Budget);
@@ -307,7 +324,16 @@ internal static partial class Emitter
                 w.Close().Close();
                 for (int f = 0; f < nf; f++)
                     for (int k = 0; k < n; k++)
-                        w.Line($"gw[(({f0} + {f}) * {C} + c) * {KH * KW} + ky * {KW} + {Kx(k)}] += {v.Vec}.Sum(s{f}_{k});");
+                    {
+                        string tap = $"(({f0} + {f}) * {C} + c) * {KH * KW} + ky * {KW} + {Kx(k)}";
+                        if (partials)
+                        {
+                            w.Line($"float* vp{f}_{k} = vp + ({tap}) * {v.Lanes};");
+                            w.Line(v.Store($"{v.Vec}.Load(vp{f}_{k}) + s{f}_{k}", $"vp{f}_{k}"));
+                        }
+                        else
+                            w.Line($"gw[{tap}] += {v.Vec}.Sum(s{f}_{k});");
+                    }
                 w.Close();
             }
             w.Close().Close();

@@ -568,6 +568,7 @@ internal static partial class Emitter
                         {
                             string packed = plan.PackedOffset.TryGetValue(i, out int po) ? $"_pk + {po}" : "null";
                             w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws, {packed}); // {l.Name}");
+                            if (WorkspacePlan.UsesVectorPartials(l)) w.Line($"{Method(l)}_ReduceWeightGradient(g, ws);");
                         }
                         else
                             w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {l.Name}");

@@ -126,6 +126,10 @@ internal sealed class WorkspacePlan
         Grad = Take(maxOut);
         GradPhase = Take(maxPhase);
         Lrn = Take(maxAct);
+        int maxPartials = 0;
+        foreach (LayerSpec l in net.Layers)
+            if (UsesVectorPartials(l)) maxPartials = Math.Max(maxPartials, PartialFloats(l));
+        Partials = Take(maxPartials);
         Size = offset;
     }
 
@@ -150,5 +154,20 @@ internal sealed class WorkspacePlan
     public int GradPhase { get; }
     /// <summary>LRN's per-element scale, kept between the two halves of its backward pass.</summary>
     public int Lrn { get; }
+    /// <summary>
+    /// Vector partial sums of one convolution's weight gradient, kept across all samples of a chunk and
+    /// reduced once at its end (zero between layers), instead of a horizontal sum per sample and kernel tap.
+    /// </summary>
+    public int Partials { get; }
+
+    /// <summary>Floats of vector partials for a layer: one widest vector per weight.</summary>
+    public static int PartialFloats(LayerSpec l) => l.WeightCount * 16;
+
+    /// <summary>
+    /// Convolutions whose weight gradient keeps vector partials across the chunk: those where the partials
+    /// stay small enough for the L2 cache (at most 256 KB). Larger layers have larger outputs, so their
+    /// horizontal sums are amortised over more multiply-adds anyway.
+    /// </summary>
+    public static bool UsesVectorPartials(LayerSpec l) => l.Kind == LayerKind.Conv2D && PartialFloats(l) <= 65536;
     public int Size { get; }
 }
