@@ -124,8 +124,10 @@ internal static class Program
                 for (int i = 0; i < labels.Length; i++) labels[i] = rng.Next(net.OutputSize);
                 Optimizer sgd = Optimizer.Sgd(0.01f);
                 double us;
+                bool firstUse = t == threads[0];
                 if (doTrain)
                 {
+                    if (firstUse) FirstCall(m.Name, "train", () => net.TrainStep(x, labels, sgd));
                     us = TimeUs(() => net.TrainStep(x, labels, sgd), window);
                     Report(m.Name, "train", TrainBatch, t, us, 3 * fwdFlops * TrainBatch, peak);
                 }
@@ -138,12 +140,25 @@ internal static class Program
                     if (replicate)
                         for (int i = 1; i < batch; i++) Array.Copy(xb, 0, xb, i * net.InputSize, net.InputSize);
                     float[] y = new float[batch * net.OutputSize];
+                    if (firstUse && batch == inferBatches[0]) FirstCall(m.Name, "infer", () => net.Forward(xb, y));
                     us = TimeUs(() => net.Forward(xb, y), window);
                     Report(m.Name, "infer", batch, t, us, fwdFlops * batch, peak);
                 }
             }
         }
         return 0;
+    }
+
+    /// <summary>
+    /// Times the first call of a mode on a fresh network: it includes compiling that network's generated
+    /// kernels (the JIT; methods marked AggressiveOptimization are compiled fully optimised at once) and, for
+    /// the first model of the run, the runtime library's shared code.
+    /// </summary>
+    private static void FirstCall(string model, string mode, Action fn)
+    {
+        var sw = Stopwatch.StartNew();
+        fn();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# first_call model={model} mode={mode} ms={sw.Elapsed.TotalMilliseconds:F1}"));
     }
 
     private static void Report(string model, string mode, int batch, int threads, double us, double flopsPerBatch, double peak)
