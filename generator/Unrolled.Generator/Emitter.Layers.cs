@@ -94,13 +94,15 @@ internal static partial class Emitter
 
         w.Line($"/// <summary>{l.Name} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
         if (max && K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
         {
+            // Every window writes all four of its cells; only rows or columns no window covers need zeroing.
+            if (H != 2 * Ho || W != 2 * Wo) w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
             EmitMaxPool2x2Backward(w, l);
             w.Close().Line();
             return;
         }
+        w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float* xc = x + c * {H * W};");
         w.Line($"float* dxc = dx + c * {H * W};");
@@ -165,7 +167,8 @@ internal static partial class Emitter
     /// <summary>
     /// 2×2/2 max-pool backward without branches: each window's maximum (the forward output) is compared with
     /// its four cells; the first equal cell in row-major order (top-left, top-right, bottom-left, bottom-right)
-    /// takes the gradient. Lanes hold pairs of columns; a shuffle gives each lane its pair's output.
+    /// takes the gradient, and the other three are written with zero, so dx needs no clearing first.
+    /// Lanes hold pairs of columns; a shuffle gives each lane its pair's output.
     /// </summary>
     private static void EmitMaxPool2x2Backward(CodeWriter w, LayerSpec l)
     {
@@ -204,10 +207,8 @@ internal static partial class Emitter
         w.Open($"for (; ox < {Wo}; ox++)");
         w.Line("float m = ym[ox], d = dym[ox];");
         w.Line("int i = 2 * ox;");
-        w.Line("if (r0[i] == m) d0[i] = d;");
-        w.Line("else if (r0[i + 1] == m) d0[i + 1] = d;");
-        w.Line("else if (r1[i] == m) d1[i] = d;");
-        w.Line("else d1[i + 1] = d;");
+        w.Line("bool a = r0[i] == m, b = !a && r0[i + 1] == m, c2 = !a && !b && r1[i] == m, e = !a && !b && !c2;");
+        w.Line("d0[i] = a ? d : 0f; d0[i + 1] = b ? d : 0f; d1[i] = c2 ? d : 0f; d1[i + 1] = e ? d : 0f;");
         w.Close();
         w.Close();
     }
@@ -349,32 +350,47 @@ internal static partial class Emitter
         string m = Method(l);
         int C = l.Input.C, HW = l.Input.H * l.Input.W;
         int mean = l.BufferOffset, var = l.BufferOffset + C;
+        // Channels of at least a vector of values go through the vectorised helpers; a value or a few per
+        // channel (batch norm after Dense) stay inline, where a call per channel would cost more than the work.
+        bool vec = HW >= 16;
+        string Affine() => vec ? $"global::Unrolled.Runtime.Ops.ScaleShift(x + c * {HW}, y + c * {HW}, {HW}, scale, shift);"
+                               : $"for (int i = 0; i < {HW}; i++) y[c * {HW} + i] = x[c * {HW} + i] * scale + shift;";
         w.Line($"/// <summary>{l.Name}: batch norm over {C} channel(s) of {HW} value(s); inference uses the running statistics.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* buf)");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float scale = p[{l.WeightOffset} + c] / global::System.MathF.Sqrt(buf[{var} + c] + 1e-5f);");
         w.Line($"float shift = p[{l.BiasOffset} + c] - buf[{mean} + c] * scale;");
-        w.Line($"for (int i = 0; i < {HW}; i++) y[c * {HW} + i] = x[c * {HW} + i] * scale + shift;");
+        w.Line(Affine());
         w.Close().Close().Line();
         w.Line("/// <summary>Adds this sample's per-channel sum and sum of squares to <paramref name=\"acc\"/> (2 × C doubles).</summary>");
         w.Open($"private static void {m}_Sums(float* x, double* acc)");
         w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Line("double s = 0, q = 0;");
-        w.Line($"for (int i = 0; i < {HW}; i++) {{ double v = x[c * {HW} + i]; s += v; q += v * v; }}");
+        if (vec)
+            w.Line($"global::Unrolled.Runtime.Ops.SumAndSquares(x + c * {HW}, {HW}, out double s, out double q);");
+        else
+        {
+            w.Line("double s = 0, q = 0;");
+            w.Line($"for (int i = 0; i < {HW}; i++) {{ double v = x[c * {HW} + i]; s += v; q += v * v; }}");
+        }
         w.Line($"acc[c] += s; acc[{C} + c] += q;");
         w.Close().Close().Line();
         w.Line("/// <summary>Normalises with the batch statistics: y = (x − mean) · invStd · γ + β.</summary>");
         w.Open($"private static void {m}_Apply(float* x, float* y, float* p, float* stats)");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float scale = stats[{C} + c] * p[{l.WeightOffset} + c], shift = p[{l.BiasOffset} + c] - stats[c] * scale;");
-        w.Line($"for (int i = 0; i < {HW}; i++) y[c * {HW} + i] = x[c * {HW} + i] * scale + shift;");
+        w.Line(Affine());
         w.Close().Close().Line();
         w.Line("/// <summary>Adds this sample's Σ dy and Σ dy · x̂ per channel to <paramref name=\"acc\"/>.</summary>");
         w.Open($"private static void {m}_GradSums(float* x, float* dy, float* stats, double* acc)");
         w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Line("double s = 0, q = 0;");
-        w.Line($"float mu = stats[c], inv = stats[{C} + c];");
-        w.Line($"for (int i = 0; i < {HW}; i++) {{ double d = dy[c * {HW} + i]; s += d; q += d * ((x[c * {HW} + i] - mu) * inv); }}");
+        if (vec)
+            w.Line($"global::Unrolled.Runtime.Ops.GradientSums(dy + c * {HW}, x + c * {HW}, stats[c], stats[{C} + c], {HW}, out double s, out double q);");
+        else
+        {
+            w.Line("double s = 0, q = 0;");
+            w.Line($"float mu = stats[c], inv = stats[{C} + c];");
+            w.Line($"for (int i = 0; i < {HW}; i++) {{ double d = dy[c * {HW} + i]; s += d; q += d * ((x[c * {HW} + i] - mu) * inv); }}");
+        }
         w.Line($"acc[c] += s; acc[{C} + c] += q;");
         w.Close().Close().Line();
         w.Line("/// <summary>dx = γ · invStd / M · (M · dy − Σdy − x̂ · Σ(dy · x̂)), M values per channel in the batch.</summary>");
@@ -382,7 +398,8 @@ internal static partial class Emitter
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float mu = stats[c], inv = stats[{C} + c], k = p[{l.WeightOffset} + c] * inv / count;");
         w.Line($"float sd = sums[c], sdx = sums[{C} + c];");
-        w.Line($"for (int i = 0; i < {HW}; i++) {{ int e = c * {HW} + i; float xh = (x[e] - mu) * inv; dx[e] = k * (count * dy[e] - sd - xh * sdx); }}");
+        w.Line(vec ? $"global::Unrolled.Runtime.Ops.BatchNormInputGradient(x + c * {HW}, dy + c * {HW}, dx + c * {HW}, {HW}, mu, inv, k, count, sd, sdx);"
+                   : $"for (int i = 0; i < {HW}; i++) {{ int e = c * {HW} + i; float xh = (x[e] - mu) * inv; dx[e] = k * (count * dy[e] - sd - xh * sdx); }}");
         w.Close().Close().Line();
     }
 }

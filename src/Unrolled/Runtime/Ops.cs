@@ -52,6 +52,107 @@ public static unsafe class Ops
         for (; i < n; i++) dx[i] = x[i] > 0f ? dy[i] : dy[i] * slope;
     }
 
+    /// <summary>y[i] = x[i] · scale + shift (a multiply and an add, each rounded: batch-norm's affine step).</summary>
+    public static void ScaleShift(float* x, float* y, int n, float scale, float shift)
+    {
+        int i = 0;
+        if (Kernels.Use512)
+            for (; i + 16 <= n; i += 16) Vector512.Store(Vector512.Load(x + i) * scale + Vector512.Create(shift), y + i);
+        else if (Kernels.Use256)
+            for (; i + 8 <= n; i += 8) Vector256.Store(Vector256.Load(x + i) * scale + Vector256.Create(shift), y + i);
+        for (; i + 4 <= n; i += 4) Vector128.Store(Vector128.Load(x + i) * scale + Vector128.Create(shift), y + i);
+        for (; i < n; i++) y[i] = x[i] * scale + shift;
+    }
+
+    /// <summary>Σ x[i] and Σ x[i]², each float widened to double before it is added (batch-norm statistics).</summary>
+    public static void SumAndSquares(float* x, int n, out double sum, out double squares)
+    {
+        int i = 0;
+        double s = 0, q = 0;
+        if (Kernels.Use512)
+        {
+            Vector512<double> s0 = default, s1 = default, q0 = default, q1 = default;
+            for (; i + 16 <= n; i += 16)
+            {
+                Vector512<float> v = Vector512.Load(x + i);
+                Vector512<double> lo = Vector512.WidenLower(v), hi = Vector512.WidenUpper(v);
+                s0 += lo; s1 += hi; q0 += lo * lo; q1 += hi * hi;
+            }
+            s = Vector512.Sum(s0 + s1); q = Vector512.Sum(q0 + q1);
+        }
+        else if (Kernels.Use256)
+        {
+            Vector256<double> s0 = default, s1 = default, q0 = default, q1 = default;
+            for (; i + 8 <= n; i += 8)
+            {
+                Vector256<float> v = Vector256.Load(x + i);
+                Vector256<double> lo = Vector256.WidenLower(v), hi = Vector256.WidenUpper(v);
+                s0 += lo; s1 += hi; q0 += lo * lo; q1 += hi * hi;
+            }
+            s = Vector256.Sum(s0 + s1); q = Vector256.Sum(q0 + q1);
+        }
+        for (; i < n; i++) { double v = x[i]; s += v; q += v * v; }
+        sum = s;
+        squares = q;
+    }
+
+    /// <summary>Σ dy[i] and Σ dy[i] · x̂[i] with x̂[i] = (x[i] − mean) · inv (in float), summed in double
+    /// (batch-norm backward).</summary>
+    public static void GradientSums(float* dy, float* x, float mean, float inv, int n, out double sum, out double dot)
+    {
+        int i = 0;
+        double s = 0, q = 0;
+        if (Kernels.Use512)
+        {
+            Vector512<double> s0 = default, s1 = default, q0 = default, q1 = default;
+            for (; i + 16 <= n; i += 16)
+            {
+                Vector512<float> d = Vector512.Load(dy + i), xh = (Vector512.Load(x + i) - Vector512.Create(mean)) * inv;
+                Vector512<double> dl = Vector512.WidenLower(d), dh = Vector512.WidenUpper(d);
+                s0 += dl; s1 += dh; q0 += dl * Vector512.WidenLower(xh); q1 += dh * Vector512.WidenUpper(xh);
+            }
+            s = Vector512.Sum(s0 + s1); q = Vector512.Sum(q0 + q1);
+        }
+        else if (Kernels.Use256)
+        {
+            Vector256<double> s0 = default, s1 = default, q0 = default, q1 = default;
+            for (; i + 8 <= n; i += 8)
+            {
+                Vector256<float> d = Vector256.Load(dy + i), xh = (Vector256.Load(x + i) - Vector256.Create(mean)) * inv;
+                Vector256<double> dl = Vector256.WidenLower(d), dh = Vector256.WidenUpper(d);
+                s0 += dl; s1 += dh; q0 += dl * Vector256.WidenLower(xh); q1 += dh * Vector256.WidenUpper(xh);
+            }
+            s = Vector256.Sum(s0 + s1); q = Vector256.Sum(q0 + q1);
+        }
+        for (; i < n; i++) { double d = dy[i]; s += d; q += d * ((x[i] - mean) * inv); }
+        sum = s;
+        dot = q;
+    }
+
+    /// <summary>dx[i] = k · (count · dy[i] − sd − x̂[i] · sdx), x̂[i] = (x[i] − mean) · inv: batch-norm's input gradient.</summary>
+    public static void BatchNormInputGradient(float* x, float* dy, float* dx, int n, float mean, float inv, float k, float count, float sd, float sdx)
+    {
+        int i = 0;
+        if (Kernels.Use512)
+            for (; i + 16 <= n; i += 16)
+            {
+                Vector512<float> xh = (Vector512.Load(x + i) - Vector512.Create(mean)) * inv;
+                Vector512.Store((Vector512.Load(dy + i) * count - Vector512.Create(sd) - xh * sdx) * k, dx + i);
+            }
+        else if (Kernels.Use256)
+            for (; i + 8 <= n; i += 8)
+            {
+                Vector256<float> xh = (Vector256.Load(x + i) - Vector256.Create(mean)) * inv;
+                Vector256.Store((Vector256.Load(dy + i) * count - Vector256.Create(sd) - xh * sdx) * k, dx + i);
+            }
+        for (; i + 4 <= n; i += 4)
+        {
+            Vector128<float> xh = (Vector128.Load(x + i) - Vector128.Create(mean)) * inv;
+            Vector128.Store((Vector128.Load(dy + i) * count - Vector128.Create(sd) - xh * sdx) * k, dx + i);
+        }
+        for (; i < n; i++) { float xh = (x[i] - mean) * inv; dx[i] = k * (count * dy[i] - sd - xh * sdx); }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Derivative(float y, int activation, float slope) => activation switch
     {
