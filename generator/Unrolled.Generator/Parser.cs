@@ -95,6 +95,9 @@ internal static class Parser
         else if (type.BaseType is { SpecialType: not SpecialType.System_Object }) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, Inv($"derives from '{type.BaseType.Name}'; a network cannot declare a base class"));
         else if (type.IsRecord) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is a record; declare it as a partial class");
         else if (type.IsStatic) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is static");
+        else if (type.IsFileLocal) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is file-local; the generated part, in another file, would be another class");
+        else if (type.DeclaringSyntaxReferences.Any(r => r.GetSyntax(ct) is TypeDeclarationSyntax { ParameterList: not null }))
+            Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "has a primary constructor; the generated constructor (int seed = 0) cannot chain to it");
         if (diagnostics.Count > 0) return Fail();
 
         // Input shape and loss.

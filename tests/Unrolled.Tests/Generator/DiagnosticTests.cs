@@ -287,6 +287,10 @@ public class DiagnosticTests
         "The network class 'Net' derives from 'Base'; a network cannot declare a base class")]
     [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic static partial class {|Net|} { }",
         "The network class 'Net' is static")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\nfile partial class {|Net|} { }",
+        "The network class 'Net' is file-local; the generated part, in another file, would be another class")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|Net|}(int width) { }",
+        "The network class 'Net' has a primary constructor; the generated constructor (int seed = 0) cannot chain to it")]
     public void UNR0013_unsupported_network_classes(string declarations, string message)
         => AssertError(File(declarations), "UNR0013", message);
 
