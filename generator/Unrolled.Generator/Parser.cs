@@ -59,6 +59,11 @@ internal static class Parser
         _ => "softmax",
     };
 
+    /// <summary>The public members the generator adds to every network: a class of the same name cannot have them (CS0542).</summary>
+    private static readonly ImmutableHashSet<string> GeneratedMemberNames = ImmutableHashSet.Create(StringComparer.Ordinal,
+        "InputSize", "OutputSize", "ParameterCount", "Summary", "Loss", "Parameters", "Gradients", "Buffers", "Counters", "Tensors",
+        "MaxDegreeOfParallelism", "Forward", "ComputeGradients", "TrainStep");
+
     private const int SamePadding = int.MinValue;
     private const long MaxElements = 1L << 28; // per buffer: keeps every workspace well inside an int-indexed array
 
@@ -98,6 +103,8 @@ internal static class Parser
         else if (type.IsFileLocal) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is file-local; the generated part, in another file, would be another class");
         else if (type.DeclaringSyntaxReferences.Any(r => r.GetSyntax(ct) is TypeDeclarationSyntax { ParameterList: not null }))
             Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "has a primary constructor; the generated constructor (int seed = 0) cannot chain to it");
+        else if (GeneratedMemberNames.Contains(type.Name))
+            Report(Diagnostics.UnsupportedClass, classLocation, type.Name, Inv($"has the name of the member '{type.Name}' that every network has; rename the class"));
         if (diagnostics.Count > 0) return Fail();
 
         // Input shape and loss.

@@ -291,6 +291,8 @@ public class DiagnosticTests
         "The network class 'Net' is file-local; the generated part, in another file, would be another class")]
     [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|Net|}(int width) { }",
         "The network class 'Net' has a primary constructor; the generated constructor (int seed = 0) cannot chain to it")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|Forward|} { }",
+        "The network class 'Forward' has the name of the member 'Forward' that every network has; rename the class")]
     public void UNR0013_unsupported_network_classes(string declarations, string message)
         => AssertError(File(declarations), "UNR0013", message);
 
