@@ -77,7 +77,7 @@ internal static class Diagnostics
     public static readonly DiagnosticDescriptor UnsupportedClass = Error("UNR0013",
         "Unsupported network class",
         "The network class '{0}' {1}",
-        "A network must be a non-generic, non-nested partial class that declares no base class.");
+        "A network must be a non-generic, non-nested, non-static, non-file-local partial class that declares no base class and no primary constructor, and is not named like a member the generator adds (Forward, Summary, …).");
 
     public static readonly DiagnosticDescriptor InvalidName = Error("UNR0014",
         "Invalid layer name",

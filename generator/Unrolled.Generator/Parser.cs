@@ -59,6 +59,11 @@ internal static class Parser
         _ => "softmax",
     };
 
+    /// <summary>The public members the generator adds to every network: a class of the same name cannot have them (CS0542).</summary>
+    private static readonly ImmutableHashSet<string> GeneratedMemberNames = ImmutableHashSet.Create(StringComparer.Ordinal,
+        "InputSize", "OutputSize", "ParameterCount", "Summary", "Loss", "Parameters", "Gradients", "Buffers", "Counters", "Tensors",
+        "MaxDegreeOfParallelism", "Forward", "ComputeGradients", "TrainStep");
+
     private const int SamePadding = int.MinValue;
     private const long MaxElements = 1L << 28; // per buffer: keeps every workspace well inside an int-indexed array
 
@@ -95,6 +100,11 @@ internal static class Parser
         else if (type.BaseType is { SpecialType: not SpecialType.System_Object }) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, Inv($"derives from '{type.BaseType.Name}'; a network cannot declare a base class"));
         else if (type.IsRecord) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is a record; declare it as a partial class");
         else if (type.IsStatic) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is static");
+        else if (type.IsFileLocal) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is file-local; the generated part, in another file, would be another class");
+        else if (type.DeclaringSyntaxReferences.Any(r => r.GetSyntax(ct) is TypeDeclarationSyntax { ParameterList: not null }))
+            Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "has a primary constructor; the generated constructor (int seed = 0) cannot chain to it");
+        else if (GeneratedMemberNames.Contains(type.Name))
+            Report(Diagnostics.UnsupportedClass, classLocation, type.Name, Inv($"has the name of the member '{type.Name}' that every network has; rename the class"));
         if (diagnostics.Count > 0) return Fail();
 
         // Input shape and loss.
@@ -384,18 +394,22 @@ internal static class Parser
                 alpha = Named(data, "Alpha", 1e-4);
                 beta = Named(data, "Beta", 0.75);
                 k = Named(data, "K", 1.0);
+                if (!NeedImage()) return null; // across channels: PyTorch refuses a 1-D input too
                 if (!Positive("the size", lrn)) return null;
-                if (!(k > 0) || double.IsInfinity(k) || double.IsNaN(alpha) || double.IsInfinity(alpha) || double.IsNaN(beta) || double.IsInfinity(beta) || alpha < 0)
+                bool valid = k > 0 && !double.IsInfinity(k) && !double.IsNaN(alpha) && !double.IsInfinity(alpha) && !double.IsNaN(beta) && !double.IsInfinity(beta) && alpha >= 0;
+                if (!valid || !IsFloat32(k) || !IsFloat32(alpha) || !IsFloat32(beta) || !((float)k > 0))
                 {
-                    report(Diagnostics.InvalidValue, where, name, Inv($"K must be positive and Alpha non-negative and finite (K = {k}, Alpha = {alpha}, Beta = {beta})"));
+                    report(Diagnostics.InvalidValue, where, name, Inv($"K must be positive and Alpha non-negative and finite (K = {k}, Alpha = {alpha}, Beta = {beta})")
+                        + (valid ? Inv($"; in float32, which the network computes in, they are K = {(float)k}, Alpha = {(float)alpha}, Beta = {(float)beta}") : ""));
                     return null;
                 }
                 break;
             case LayerKind.LeakyReLU:
                 slope = args.Length > 0 ? Convert.ToDouble(args[0].Value, CultureInfo.InvariantCulture) : 0.01;
-                if (double.IsNaN(slope) || double.IsInfinity(slope))
+                if (!IsFloat32(slope))
                 {
-                    report(Diagnostics.InvalidValue, where, name, Inv($"the slope must be finite but is {slope}"));
+                    report(Diagnostics.InvalidValue, where, name, Inv($"the slope must be finite but is {slope}")
+                        + (double.IsNaN(slope) || double.IsInfinity(slope) ? "" : Inv($"; in float32, which the network computes in, it is {(float)slope}")));
                     return null;
                 }
                 break;
@@ -417,6 +431,9 @@ internal static class Parser
         return new LayerSpec(kind, name, input, output, kh, kw, stride, pt, pb, pl, pr, same, bias, act,
             weightOffset, biasOffset, bufferOffset, counterIndex, p, slope, lrn, alpha, beta, k, index);
     }
+
+    /// <summary>Is <paramref name="value"/> finite as the float32 constant the generated code holds it in?</summary>
+    private static bool IsFloat32(double value) => !float.IsNaN((float)value) && !float.IsInfinity((float)value);
 
     /// <summary>Formats a message the same under every culture (a minus sign, a decimal point, infinity).</summary>
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

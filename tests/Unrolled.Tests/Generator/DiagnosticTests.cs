@@ -287,6 +287,12 @@ public class DiagnosticTests
         "The network class 'Net' derives from 'Base'; a network cannot declare a base class")]
     [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic static partial class {|Net|} { }",
         "The network class 'Net' is static")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\nfile partial class {|Net|} { }",
+        "The network class 'Net' is file-local; the generated part, in another file, would be another class")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|Net|}(int width) { }",
+        "The network class 'Net' has a primary constructor; the generated constructor (int seed = 0) cannot chain to it")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|Forward|} { }",
+        "The network class 'Forward' has the name of the member 'Forward' that every network has; rename the class")]
     public void UNR0013_unsupported_network_classes(string declarations, string message)
         => AssertError(File(declarations), "UNR0013", message);
 
@@ -329,6 +335,12 @@ public class DiagnosticTests
     [InlineData("[Network(3, 8, 8)] [{|LeakyReLU(double.NaN)|}] [Dense(2)]", "leakyrelu1: the slope must be finite but is NaN")]
     [InlineData("[Network(3, 8, 8)] [{|LocalResponseNorm(3, K = 0)|}] [Dense(2)]",
         "lrn1: K must be positive and Alpha non-negative and finite (K = 0, Alpha = 0.0001, Beta = 0.75)")]
+    [InlineData("[Network(3, 8, 8)] [{|LocalResponseNorm(3, K = 1e-300)|}] [Dense(2)]",
+        "lrn1: K must be positive and Alpha non-negative and finite (K = 1E-300, Alpha = 0.0001, Beta = 0.75); in float32, which the network computes in, they are K = 0, Alpha = 0.0001, Beta = 0.75")]
+    [InlineData("[Network(3, 8, 8)] [{|LeakyReLU(1e300)|}] [Dense(2)]",
+        "leakyrelu1: the slope must be finite but is 1E+300; in float32, which the network computes in, it is Infinity")]
+    [InlineData("[Network(20)] [{|LocalResponseNorm(3)|}] [Dense(2)]",
+        "lrn1: LocalResponseNorm needs an image (C×H×W) input but receives the 1-D shape 20 from the input")]
     public void UNR0015_invalid_layer_options(string attributes, string message)
         => AssertError(Declare(attributes), "UNR0015", message);
 
