@@ -78,7 +78,17 @@ public static class Program
                 _ => Optimizer.AdamW(o.LearningRate),
             };
             LearningRateSchedule schedule = LearningRateSchedule.Cosine(o.LearningRate, o.Epochs, o.LearningRate * 0.02f);
-            Train(net, optimizer, schedule, train, test, o, history);
+            try
+            {
+                Train(net, optimizer, schedule, train, test, o, history);
+            }
+            catch (TrainingDivergedException e)
+            {
+                // The library refused the step and left the weights as they were; say where it happened.
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"error: epoch {history.Count + 1}, step {optimizer.StepCount + 1} of the run (learning rate {optimizer.LearningRate:G3}, --lr {o.LearningRate:G3}): {e.Message}"));
+                return 1;
+            }
         }
 
         if (o.Save is not null)
@@ -130,9 +140,7 @@ public static class Program
                             train.Image(index).CopyTo(x.AsSpan(b * size, size));
                             y[b] = train.Labels[index];
                         }
-                        float loss = net.TrainStep(x, y, optimizer);
-                        if (!float.IsFinite(loss))
-                            throw new InvalidDataException($"Training diverged at epoch {epoch}, step {s + 1}: the loss is {loss}. Try a smaller --lr.");
+                        float loss = net.TrainStep(x, y, optimizer); // throws TrainingDivergedException on a NaN or infinite loss
                         lossSum += loss * batch;
                         seen += batch;
                         if (s % 20 == 0 || s == steps - 1)
