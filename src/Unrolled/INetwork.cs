@@ -25,7 +25,8 @@ public sealed record TensorInfo(string Name, IReadOnlyList<int> Shape, TensorKin
 /// <summary>
 /// Implemented by every class the generator compiles from a <see cref="NetworkAttribute"/> declaration,
 /// so that training loops, evaluation and weight files are written once for all networks.
-/// One instance is not thread-safe: use one instance per thread.
+/// One instance is not thread-safe: use one instance per thread. Separate instances are independent and may
+/// train or run inference on separate threads at the same time, with bit for bit the results each gives alone.
 /// </summary>
 public interface INetwork
 {
