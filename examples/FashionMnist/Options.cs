@@ -17,6 +17,8 @@ public sealed class Options
           --seed N                    seed for initialisation, shuffling and dropout (default 1)
           --threads N                 cores to use (default: all)
           --data DIR                  folder with the four Fashion-MNIST idx files (default: the shipped copy)
+          --train-limit N             train on the first N training images only (default: all 60,000)
+          --test-limit N              evaluate on the first N test images only (default: all 10,000)
           --save PATH                 write the trained weights (safetensors)
           --load PATH                 read weights before training or evaluating
           --report DIR                write an HTML report with curves, confusion matrix, filters and mistakes
@@ -31,6 +33,8 @@ public sealed class Options
     public int Seed { get; private set; } = 1;
     public int Threads { get; private set; } = Environment.ProcessorCount;
     public string Data { get; private set; } = DefaultDataDirectory();
+    public int TrainLimit { get; private set; } = int.MaxValue;
+    public int TestLimit { get; private set; } = int.MaxValue;
     public string? Save { get; private set; }
     public string? Load { get; private set; }
     public string? Report { get; private set; }
@@ -77,6 +81,8 @@ public sealed class Options
                 case "--seed": o.Seed = Int(int.MinValue); break;
                 case "--threads": o.Threads = Int(1); break;
                 case "--data": o.Data = Value(); break;
+                case "--train-limit": o.TrainLimit = Int(1); break;
+                case "--test-limit": o.TestLimit = Int(1); break;
                 case "--save": o.Save = Value(); break;
                 case "--load": o.Load = Value(); break;
                 case "--report": o.Report = Value(); break;
@@ -85,6 +91,8 @@ public sealed class Options
             }
         }
         if (o.Epochs < 0) o.Epochs = 15;
+        if (o.TrainLimit < o.Batch)
+            throw new ArgumentException($"--train-limit {o.TrainLimit} leaves less than one batch of {o.Batch} images.");
         if (float.IsNaN(o.LearningRate)) o.LearningRate = o.Optimizer == "sgd" ? 0.05f : o.Model == "lenet5" ? 0.003f : 0.002f;
         return o;
     }

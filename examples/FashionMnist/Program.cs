@@ -8,9 +8,12 @@ using Unrolled;
 
 namespace FashionMnist;
 
-/// <summary>Trains a network on Fashion-MNIST and reports test accuracy after every epoch.</summary>
+/// <summary>Trains a network on Fashion-MNIST and reports test accuracy and memory use after every epoch.</summary>
 public static class Program
 {
+    // GC.GetTotalAllocatedBytes() when PrintMemory last ran, so that each line shows what was allocated since.
+    private static long s_allocatedAtLastPrint;
+
     public static int Main(string[] args)
     {
         Options options;
@@ -60,8 +63,9 @@ public static class Program
             Console.WriteLine($"Loaded weights from {o.Load}");
         }
 
-        var (train, test) = Unrolled.FashionMnist.Load(o.Data);
+        var (train, test) = Load(o);
         Console.WriteLine($"Fashion-MNIST: {train.Count:N0} training and {test.Count:N0} test images from {o.Data} ({clock.Elapsed.TotalSeconds:F1} s)");
+        PrintMemory("before training");
 
         var history = new List<EpochResult>();
         if (o.Epochs == 0)
@@ -78,7 +82,17 @@ public static class Program
                 _ => Optimizer.AdamW(o.LearningRate),
             };
             LearningRateSchedule schedule = LearningRateSchedule.Cosine(o.LearningRate, o.Epochs, o.LearningRate * 0.02f);
-            Train(net, optimizer, schedule, train, test, o, history);
+            try
+            {
+                Train(net, optimizer, schedule, train, test, o, history);
+            }
+            catch (TrainingDivergedException e)
+            {
+                // The library refused the step and left the weights as they were; say where it happened.
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"error: epoch {history.Count + 1}, step {optimizer.StepCount + 1} of the run (learning rate {optimizer.LearningRate:G3}, --lr {o.LearningRate:G3}): {e.Message}"));
+                return 1;
+            }
         }
 
         if (o.Save is not null)
@@ -130,9 +144,7 @@ public static class Program
                             train.Image(index).CopyTo(x.AsSpan(b * size, size));
                             y[b] = train.Labels[index];
                         }
-                        float loss = net.TrainStep(x, y, optimizer);
-                        if (!float.IsFinite(loss))
-                            throw new InvalidDataException($"Training diverged at epoch {epoch}, step {s + 1}: the loss is {loss}. Try a smaller --lr.");
+                        float loss = net.TrainStep(x, y, optimizer); // throws TrainingDivergedException on a NaN or infinite loss
                         lossSum += loss * batch;
                         seen += batch;
                         if (s % 20 == 0 || s == steps - 1)
@@ -155,7 +167,43 @@ public static class Program
             history.Add(new EpochResult(epoch, lossSum / seen, trainAcc, testLoss, testAccuracy, seen / seconds));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"epoch {epoch}: train loss {lossSum / seen:F4}, train accuracy {trainAcc * 100:F2}%, test loss {testLoss:F4}, test accuracy {testAccuracy * 100:F2}%, {seen / seconds:N0} img/s, lr {optimizer.LearningRate:G3}"));
+            PrintMemory($"after epoch {epoch}");
         }
+    }
+
+    /// <summary>
+    /// The training and test sets, cut to --train-limit and --test-limit images. In a method of its own so that
+    /// the full sets are garbage once it returns (a caller's locals can stay reachable to its end).
+    /// </summary>
+    private static (LabeledImages Train, LabeledImages Test) Load(Options o)
+    {
+        var (train, test) = Unrolled.FashionMnist.Load(o.Data);
+        return (First(train, o.TrainLimit), First(test, o.TestLimit));
+    }
+
+    /// <summary>The first <paramref name="limit"/> images of <paramref name="set"/> (all of them when it has no more).</summary>
+    private static LabeledImages First(LabeledImages set, int limit)
+    {
+        if (limit >= set.Count) return set;
+        return new LabeledImages(set.Images.AsSpan(0, limit * set.SampleSize).ToArray(), set.Labels.AsSpan(0, limit).ToArray(), set.Rows, set.Cols);
+    }
+
+    /// <summary>
+    /// Prints the process's working set and the managed heap, to watch for growth over a long run. All figures are
+    /// taken after a full collection (GC.GetTotalMemory(true)), so the managed heap counts live objects only and
+    /// garbage awaiting collection does not blur the comparison from epoch to epoch; the GC heap size is what the
+    /// GC holds, and "allocated" counts every byte allocated since the previous line.
+    /// </summary>
+    private static void PrintMemory(string when)
+    {
+        const double MB = 1e6;
+        long live = GC.GetTotalMemory(forceFullCollection: true);
+        long heap = GC.GetGCMemoryInfo().HeapSizeBytes;
+        long workingSet = Environment.WorkingSet;
+        long allocated = GC.GetTotalAllocatedBytes();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"memory {when}: working set {workingSet / MB:F2} MB, managed heap {live / MB:F2} MB, GC heap size {heap / MB:F2} MB, allocated {(allocated - s_allocatedAtLastPrint) / MB:F2} MB"));
+        s_allocatedAtLastPrint = allocated;
     }
 
     private static int CountCorrect(float[] output, int[] labels, int classes)

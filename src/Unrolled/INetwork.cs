@@ -25,7 +25,8 @@ public sealed record TensorInfo(string Name, IReadOnlyList<int> Shape, TensorKin
 /// <summary>
 /// Implemented by every class the generator compiles from a <see cref="NetworkAttribute"/> declaration,
 /// so that training loops, evaluation and weight files are written once for all networks.
-/// One instance is not thread-safe: use one instance per thread.
+/// One instance is not thread-safe: use one instance per thread. Separate instances are independent and may
+/// train or run inference on separate threads at the same time, with bit for bit the results each gives alone.
 /// </summary>
 public interface INetwork
 {
@@ -52,10 +53,23 @@ public interface INetwork
     /// <summary>The number of cores training and batched inference use; all cores by default.</summary>
     int MaxDegreeOfParallelism { get; set; }
     /// <summary>Inference: writes OutputSize floats per sample. The batch is input.Length / InputSize.</summary>
+    /// <remarks>
+    /// The input is not checked for NaN or infinite values: they are computed with like any other value and
+    /// throw nothing. They affect only the outputs of their own sample (inference never mixes samples), which
+    /// become meaningless, as a rule NaN; an activation may hide them (a saturating one turns an infinity into a
+    /// finite value, and a fused Dense ReLU turns NaN into 0). Check untrusted inputs with
+    /// <c>TensorPrimitives.IsFiniteAll</c> when that matters.
+    /// </remarks>
     void Forward(ReadOnlySpan<float> input, Span<float> output);
     /// <summary>Training-mode forward, cross-entropy loss against integer labels, backward. Overwrites
     /// <see cref="Gradients"/> with the gradient of the batch's mean loss and returns that loss.</summary>
+    /// <remarks>Updates the batch-norm running statistics (<see cref="Buffers"/>, <see cref="Counters"/>) and does
+    /// not check for NaN or infinite values: a batch holding one as a rule gives a NaN or infinite loss or gradient (batch
+    /// norm spreads it over the batch). <see cref="NetworkTraining.TrainStep(INetwork, ReadOnlySpan{float}, ReadOnlySpan{int}, Optimizer)"/>
+    /// refuses such a step with <see cref="TrainingDivergedException"/> and puts the running statistics back.</remarks>
     float ComputeGradients(ReadOnlySpan<float> input, ReadOnlySpan<int> labels);
     /// <summary>Training-mode forward, mean squared error against targets (OutputSize per sample), backward.</summary>
+    /// <remarks>As the cross-entropy overload: the running statistics are updated and NaN or infinite inputs or
+    /// targets are not checked here, but refused by <see cref="NetworkTraining.TrainStep(INetwork, ReadOnlySpan{float}, ReadOnlySpan{float}, Optimizer)"/>.</remarks>
     float ComputeGradients(ReadOnlySpan<float> input, ReadOnlySpan<float> targets);
 }

@@ -22,15 +22,25 @@ public static class NetworkTraining
     /// <param name="input">The batch, <see cref="INetwork.InputSize"/> floats per sample.</param>
     /// <param name="labels">One class per sample.</param>
     /// <param name="optimizer">The optimizer; its first step sizes it to this network.</param>
+    /// <remarks>
+    /// When the loss or any gradient is NaN or infinite, the step is not applied and
+    /// <see cref="TrainingDivergedException"/> is thrown: the optimizer is not called, and the batch-norm running
+    /// statistics (<see cref="INetwork.Buffers"/>, <see cref="INetwork.Counters"/>) that the training-mode forward
+    /// pass updated are put back, so the network and the optimizer are exactly as before the call. (Dropout masks
+    /// are drawn per call, so the next step draws fresh ones, as after any call to ComputeGradients.)
+    /// </remarks>
     /// <returns>The batch's mean loss before the update.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="network"/> or <paramref name="optimizer"/> is null.</exception>
     /// <exception cref="InvalidOperationException"><paramref name="optimizer"/> was sized for another network.</exception>
+    /// <exception cref="TrainingDivergedException">The loss or the gradient is NaN or infinite (a learning rate too
+    /// large, or NaN or infinite inputs); the parameters, running statistics and optimizer are left as they were.</exception>
     public static float TrainStep(this INetwork network, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, Optimizer optimizer)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(optimizer);
+        using var statistics = new RunningStatistics(network);
         float loss = network.ComputeGradients(input, labels);
-        optimizer.Step(network.Parameters, network.Gradients);
+        ApplyUnlessDiverged(network, optimizer, loss, statistics);
         return loss;
     }
 
@@ -42,16 +52,86 @@ public static class NetworkTraining
     /// <param name="input">The batch, <see cref="INetwork.InputSize"/> floats per sample.</param>
     /// <param name="targets">The expected outputs, <see cref="INetwork.OutputSize"/> floats per sample.</param>
     /// <param name="optimizer">The optimizer; its first step sizes it to this network.</param>
+    /// <remarks>A NaN or infinite loss or gradient is handled as by the cross-entropy overload: the step is not
+    /// applied, the running statistics are put back and <see cref="TrainingDivergedException"/> is thrown.</remarks>
     /// <returns>The batch's mean loss before the update.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="network"/> or <paramref name="optimizer"/> is null.</exception>
     /// <exception cref="InvalidOperationException"><paramref name="optimizer"/> was sized for another network.</exception>
+    /// <exception cref="TrainingDivergedException">The loss or the gradient is NaN or infinite (a learning rate too
+    /// large, or NaN or infinite inputs or targets); the parameters, running statistics and optimizer are left as they were.</exception>
     public static float TrainStep(this INetwork network, ReadOnlySpan<float> input, ReadOnlySpan<float> targets, Optimizer optimizer)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(optimizer);
+        using var statistics = new RunningStatistics(network);
         float loss = network.ComputeGradients(input, targets);
-        optimizer.Step(network.Parameters, network.Gradients);
+        ApplyUnlessDiverged(network, optimizer, loss, statistics);
         return loss;
+    }
+
+    /// <summary>Lets <paramref name="optimizer"/> take its step when the loss and every gradient are finite;
+    /// otherwise puts the running statistics back and throws <see cref="TrainingDivergedException"/>.</summary>
+    private static void ApplyUnlessDiverged(INetwork network, Optimizer optimizer, float loss, in RunningStatistics statistics)
+    {
+        Span<float> gradients = network.Gradients;
+        if (!float.IsFinite(loss) || !TensorPrimitives.IsFiniteAll<float>(gradients))
+        {
+            statistics.Restore(network);
+            throw new TrainingDivergedException(loss);
+        }
+
+        optimizer.Step(network.Parameters, gradients);
+    }
+
+    /// <summary>
+    /// A copy of a network's batch-norm running statistics (<see cref="INetwork.Buffers"/> and
+    /// <see cref="INetwork.Counters"/>) in arrays rented from the shared pools, taken before a training-mode
+    /// forward pass updates them, so that a diverged step can put them back. Allocation-free in steady state;
+    /// nothing is rented for a network without batch norm.
+    /// </summary>
+    private readonly ref struct RunningStatistics
+    {
+        private readonly float[]? _buffers;
+        private readonly long[]? _counters;
+
+        public RunningStatistics(INetwork network)
+        {
+            Span<float> buffers = network.Buffers;
+            Span<long> counters = network.Counters;
+            if (buffers.Length > 0)
+            {
+                _buffers = ArrayPool<float>.Shared.Rent(buffers.Length);
+                buffers.CopyTo(_buffers);
+            }
+
+            if (counters.Length > 0)
+            {
+                _counters = ArrayPool<long>.Shared.Rent(counters.Length);
+                counters.CopyTo(_counters);
+            }
+        }
+
+        /// <summary>Writes the copy back into the network.</summary>
+        public void Restore(INetwork network)
+        {
+            Span<float> buffers = network.Buffers;
+            Span<long> counters = network.Counters;
+            _buffers?.AsSpan(0, buffers.Length).CopyTo(buffers);
+            _counters?.AsSpan(0, counters.Length).CopyTo(counters);
+        }
+
+        public void Dispose()
+        {
+            if (_buffers is not null)
+            {
+                ArrayPool<float>.Shared.Return(_buffers);
+            }
+
+            if (_counters is not null)
+            {
+                ArrayPool<long>.Shared.Return(_counters);
+            }
+        }
     }
 
     /// <summary>

@@ -16,13 +16,16 @@ public interface IParallelWork
 /// <summary>
 /// A fixed set of background threads that run the chunks of one job at a time. What a chunk computes
 /// depends only on its number, never on the thread that runs it, so results are the same however the
-/// chunks are scheduled. When the pool is busy (another network on another thread), the caller runs
-/// every chunk itself: slower, never different. Allocation-free per job.
+/// chunks are scheduled. When the pool is busy (a network on another thread, or a job started from a
+/// chunk of the running one), the caller runs every chunk itself: slower, never different. Allocation-free
+/// per job.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class WorkerPool
 {
-    private static readonly object s_gate = new();
+    // 1 while a job owns the pool. Taken with a compare-exchange rather than a lock: a lock is re-entrant, so a
+    // job started from a chunk running on the owning thread would take it again and overwrite the running job.
+    private static int s_busy;
     private static readonly SemaphoreSlim s_wake = new(0);
     private static Thread[]? s_threads;
 
@@ -39,7 +42,7 @@ public static class WorkerPool
     /// <summary>Runs chunks 0 … <paramref name="chunkCount"/> − 1 of <paramref name="work"/> and returns when all are done.</summary>
     public static void Run(IParallelWork work, int chunkCount)
     {
-        if (chunkCount <= 1 || Environment.ProcessorCount == 1 || !Monitor.TryEnter(s_gate))
+        if (chunkCount <= 1 || Environment.ProcessorCount == 1 || Interlocked.CompareExchange(ref s_busy, 1, 0) != 0)
         {
             for (int i = 0; i < chunkCount; i++) work.Execute(i);
             return;
@@ -65,7 +68,7 @@ public static class WorkerPool
         }
         finally
         {
-            Monitor.Exit(s_gate);
+            Volatile.Write(ref s_busy, 0);
         }
     }
 
