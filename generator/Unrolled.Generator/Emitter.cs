@@ -400,19 +400,15 @@ internal static partial class Emitter
             w.Line("fixed (float* x = input, t = targets) return Train(x, null, t, batch);");
         }
         w.Close().Line();
-        w.Line("/// <summary>One optimisation step: <see cref=\"ComputeGradients(global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{int})\"/>, then the optimizer's update. Returns the loss.</summary>");
+        w.Line("/// <summary>One optimisation step: <see cref=\"ComputeGradients(global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{int})\"/>, then the optimizer's update. Returns the loss.");
+        w.Line("/// A NaN or infinite loss or gradient is not applied: <see cref=\"global::Unrolled.TrainingDivergedException\"/> (see <see cref=\"global::Unrolled.NetworkTraining\"/>).</summary>");
         w.Open("public float TrainStep(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<int> labels, global::Unrolled.Optimizer optimizer)");
-        w.Line("if (optimizer is null) throw new global::System.ArgumentNullException(nameof(optimizer));");
-        w.Line("float loss = ComputeGradients(input, labels);");
-        w.Line("optimizer.Step(_parameters, _gradients);");
-        w.Line("return loss;");
+        w.Line("return global::Unrolled.NetworkTraining.TrainStep(this, input, labels, optimizer);");
         w.Close().Line();
-        w.Line("/// <summary>One optimisation step against float targets (mean squared error). Returns the loss.</summary>");
+        w.Line("/// <summary>One optimisation step against float targets (mean squared error). Returns the loss.");
+        w.Line("/// A NaN or infinite loss or gradient is not applied: <see cref=\"global::Unrolled.TrainingDivergedException\"/>.</summary>");
         w.Open("public float TrainStep(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<float> targets, global::Unrolled.Optimizer optimizer)");
-        w.Line("if (optimizer is null) throw new global::System.ArgumentNullException(nameof(optimizer));");
-        w.Line("float loss = ComputeGradients(input, targets);");
-        w.Line("optimizer.Step(_parameters, _gradients);");
-        w.Line("return loss;");
+        w.Line("return global::Unrolled.NetworkTraining.TrainStep(this, input, targets, optimizer);");
         w.Close().Line();
 
         w.Open("private static int CheckBatch(global::System.ReadOnlySpan<float> input)");
