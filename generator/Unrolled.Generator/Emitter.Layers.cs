@@ -46,7 +46,7 @@ internal static partial class Emitter
 
     private static string ScalarActivation(Act act, string z) => act switch
     {
-        Act.ReLU => $"({z} > 0f ? {z} : 0f)",
+        Act.ReLU => $"global::System.MathF.Max({z}, 0f)", // NaN stays NaN, as torch.relu
         Act.LeakyReLU => $"({z} > 0f ? {z} : {z} * {F(FusedLeakySlope)})",
         _ => z, // Sigmoid and Tanh are applied over the whole output afterwards
     };

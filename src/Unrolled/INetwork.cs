@@ -56,8 +56,8 @@ public interface INetwork
     /// <remarks>
     /// The input is not checked for NaN or infinite values: they are computed with like any other value and
     /// throw nothing. They affect only the outputs of their own sample (inference never mixes samples), which
-    /// become meaningless, as a rule NaN; an activation may hide them (a saturating one turns an infinity into a
-    /// finite value, and a fused Dense ReLU turns NaN into 0). Check untrusted inputs with
+    /// become meaningless, as a rule NaN; NaN passes through every layer as in PyTorch (ReLU and max pooling keep
+    /// it), but a saturating activation may turn an infinity into a finite value. Check untrusted inputs with
     /// <c>TensorPrimitives.IsFiniteAll</c> when that matters.
     /// </remarks>
     void Forward(ReadOnlySpan<float> input, Span<float> output);

@@ -916,9 +916,10 @@ namespace Unrolled.Tests
         {
             // Forward does not check its input (documented on INetwork.Forward): a NaN or an infinity is computed
             // with like any value, makes its own sample's outputs NaN, and leaves every other sample's outputs exactly
-            // as they are without it. No exception. (These networks have no fused Dense ReLU; see INetwork.Forward.)
+            // as they are without it. No exception. SmallKeras has a fused Dense ReLU, a ReLU layer, batch norm and
+            // max pooling: NaN passes through all of them, as in PyTorch.
             var rng = new Random(83);
-            foreach (INetwork network in new INetwork[] { new QuadrantNet(1), new TorchConvCe(1), new TorchTanhMse(1), new TorchBatchNorm2d(1) })
+            foreach (INetwork network in new INetwork[] { new QuadrantNet(1), new TorchConvCe(1), new TorchTanhMse(1), new TorchBatchNorm2d(1), new SmallKeras(1) })
             {
                 const int Batch = 3;
                 int size = network.InputSize, outputs = network.OutputSize;
