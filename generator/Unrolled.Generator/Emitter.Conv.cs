@@ -287,6 +287,9 @@ internal static partial class Emitter
         int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = l.Stride;
         int kc = Math.Min(KW, v.Budget);
         int ft = Math.Max(1, Math.Min(Math.Min(F, 4), v.Budget / kc));
+        // Prefer a filter count that divides F when one is nearly as large: no narrow tail tile.
+        for (int d = ft; d >= Math.Max(1, ft - 1); d--)
+            if (F % d == 0) { ft = d; break; }
         int fMain = F - F % ft;
         w.Line($"// {ft} filter(s) × {kc} kernel column(s) accumulated in registers over every output row and column");
         void Tile(int nf, string f0)

@@ -173,21 +173,22 @@ internal static partial class Emitter
     private static void EmitMaxPool2x2Backward(CodeWriter w, LayerSpec l)
     {
         int C = l.Input.C, W = l.Input.W, Ho = l.Output.H, Wo = l.Output.W;
-        w.Line("bool v512 = global::Unrolled.Kernels.Use512, v256 = global::Unrolled.Kernels.Use256;");
+        bool narrow = Wo % 4 >= 2; // two windows left after the wider vectors: a 128-bit vector takes them
+        w.Line("bool v512 = global::Unrolled.Kernels.Use512, v256 = global::Unrolled.Kernels.Use256" + (narrow ? ", v128 = global::System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated;" : ";"));
         w.Open($"for (int row = 0; row < {C * Ho}; row++)");
         w.Line($"int c = row / {Ho}, oy = row % {Ho};");
         w.Line($"int at = (c * {l.Input.H} + 2 * oy) * {W};");
         w.Line("float* r0 = x + at, r1 = r0 + " + W + ", d0 = dx + at, d1 = d0 + " + W + ";");
         w.Line($"float* ym = y + row * {Wo}, dym = dy + row * {Wo};");
         w.Line("int ox = 0;");
-        foreach (VecPath v in new[] { VecPath.V512, VecPath.V256 })
+        foreach (VecPath v in narrow ? new[] { VecPath.V512, VecPath.V256, VecPath.V128 } : new[] { VecPath.V512, VecPath.V256 })
         {
             int lanes = v.Lanes, half = lanes / 2;
             if (Wo < half) continue;
             string Each(Func<int, string> f) => string.Join(", ", Enumerable.Range(0, lanes).Select(f));
             string intVec = $"global::System.Runtime.Intrinsics.Vector{lanes * 32}<int>";
-            string halfVec = v == VecPath.V512 ? "Vec256" : "Vec128";
-            string halfZero = v == VecPath.V512 ? "Vec256F.Zero" : "Vec128F.Zero";
+            string halfVec = v == VecPath.V512 ? "Vec256" : v == VecPath.V256 ? "Vec128" : "global::System.Runtime.Intrinsics.Vector64";
+            string halfZero = v == VecPath.V512 ? "Vec256F.Zero" : v == VecPath.V256 ? "Vec128F.Zero" : "global::System.Runtime.Intrinsics.Vector64<float>.Zero";
             w.Open($"if (v{v.Suffix})");
             w.Line($"{v.T} oddLanes = {v.Vec}.AsSingle({v.Vec}.Create({Each(i => i % 2 == 1 ? "-1" : "0")}));");
             w.Line($"{intVec} pair = {v.Vec}.Create({Each(i => (i / 2).ToString())}), even = {v.Vec}.Create({Each(i => (i & ~1).ToString())}), partner = {v.Vec}.Create({Each(i => (i ^ 1).ToString())});");
