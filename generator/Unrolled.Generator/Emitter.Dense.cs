@@ -115,28 +115,29 @@ internal static partial class Emitter
                     }
                 w.Close();
             }
-            void WeightUnits(int us, string u0)
+            // Inputs outermost: a block of inputs of every sample stays in L1 while all units use it.
+            void WeightColumns(int vectors)
             {
-                if (blockEnd > 0)
+                if (uMain > 0)
                 {
-                    w.Open($"for (int i0 = 0; i0 < {blockEnd}; i0 += {block})");
-                    WeightTile(us, u0, iv, "i0");
+                    w.Open($"for (int u0 = 0; u0 < {uMain}; u0 += {ut})");
+                    WeightTile(ut, "u0", vectors, "i0");
                     w.Close();
                 }
-                if (vecEnd > blockEnd)
-                {
-                    w.Open($"for (int i0 = {blockEnd}; i0 < {vecEnd}; i0 += {L})");
-                    WeightTile(us, u0, 1, "i0");
-                    w.Close();
-                }
+                if (U % ut > 0) WeightTile(U % ut, uMain.ToString(), vectors, "i0");
             }
-            if (uMain > 0)
+            if (blockEnd > 0)
             {
-                w.Open($"for (int u0 = 0; u0 < {uMain}; u0 += {ut})");
-                WeightUnits(ut, "u0");
+                w.Open($"for (int i0 = 0; i0 < {blockEnd}; i0 += {block})");
+                WeightColumns(iv);
                 w.Close();
             }
-            if (U % ut > 0) WeightUnits(U % ut, uMain.ToString());
+            if (vecEnd > blockEnd)
+            {
+                w.Open($"for (int i0 = {blockEnd}; i0 < {vecEnd}; i0 += {L})");
+                WeightColumns(1);
+                w.Close();
+            }
             if (vecEnd < In)
             {
                 w.Line("// the inputs past the last whole vector");
@@ -165,39 +166,40 @@ internal static partial class Emitter
                         for (int k = 0; k < vectors; k++) w.Line(v.Store($"s{a}_{k}", $"dx + (long)(n + {a}) * sdx + {i0} + {k * L}"));
                     w.Close();
                 }
-                void InputColumns(int ns)
+                // Inputs outermost: a block of weight columns stays in L1 while every sample uses it.
+                void InputRows(int vectors)
                 {
-                    if (blockEnd > 0)
+                    w.Line("int n = 0;");
+                    if (nt > 1)
                     {
-                        w.Open($"for (int i0 = 0; i0 < {blockEnd}; i0 += {block})");
-                        InputTile(ns, iv, "i0");
+                        w.Open($"for (; n + {nt} <= count; n += {nt})");
+                        InputTile(nt, vectors, "i0");
                         w.Close();
                     }
-                    if (vecEnd > blockEnd)
-                    {
-                        w.Open($"for (int i0 = {blockEnd}; i0 < {vecEnd}; i0 += {L})");
-                        InputTile(ns, 1, "i0");
-                        w.Close();
-                    }
-                    if (vecEnd < In)
-                    {
-                        w.Open($"for (int a = 0; a < {ns}; a++) for (int i = {vecEnd}; i < {In}; i++)");
-                        w.Line("float s = 0f;");
-                        w.Line($"for (int u = 0; u < {U}; u++) s += dy[(long)(n + a) * sdy + u] * wt[u * {In} + i];");
-                        w.Line("dx[(long)(n + a) * sdx + i] = s;");
-                        w.Close();
-                    }
-                }
-                w.Line("int n = 0;");
-                if (nt > 1)
-                {
-                    w.Open($"for (; n + {nt} <= count; n += {nt})");
-                    InputColumns(nt);
+                    w.Open("for (; n < count; n++)");
+                    InputTile(1, vectors, "i0");
                     w.Close();
                 }
-                w.Open("for (; n < count; n++)");
-                InputColumns(1);
-                w.Close();
+                if (blockEnd > 0)
+                {
+                    w.Open($"for (int i0 = 0; i0 < {blockEnd}; i0 += {block})");
+                    InputRows(iv);
+                    w.Close();
+                }
+                if (vecEnd > blockEnd)
+                {
+                    w.Open($"for (int i0 = {blockEnd}; i0 < {vecEnd}; i0 += {L})");
+                    InputRows(1);
+                    w.Close();
+                }
+                if (vecEnd < In)
+                {
+                    w.Open($"for (int n = 0; n < count; n++) for (int i = {vecEnd}; i < {In}; i++)");
+                    w.Line("float s = 0f;");
+                    w.Line($"for (int u = 0; u < {U}; u++) s += dy[(long)n * sdy + u] * wt[u * {In} + i];");
+                    w.Line("dx[(long)n * sdx + i] = s;");
+                    w.Close();
+                }
             }
         });
         w.Close().Line();
