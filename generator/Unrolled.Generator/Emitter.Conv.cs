@@ -52,10 +52,10 @@ internal static partial class Emitter
         ConvGeometry g = plan.Geometry[l.Index];
         string m = Method(l);
         int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
-        int KH = l.KernelH, KW = l.KernelW, S = l.Stride;
+        int KH = l.KernelH, KW = l.KernelW, S = g.S;
 
         // Pad and phase-split the input. Borders were zeroed when the workspace was allocated and are never written.
-        w.Line($"/// <summary>{l.Name}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {S} phase(s) per channel).</summary>");
+        w.Line($"/// <summary>{l.Name}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {g.Phases} phase(s) per channel).</summary>");
         w.Open($"private static void {m}_Pad(float* x, float* P)");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Open($"for (int iy = 0; iy < {H}; iy++)");
@@ -111,7 +111,7 @@ internal static partial class Emitter
         ConvGeometry g = plan.Geometry[l.Index];
         string m = Method(l);
         int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
-        int S = l.Stride;
+        int S = g.S;
         string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
 
         // Backward.
@@ -218,7 +218,7 @@ internal static partial class Emitter
 
     private static void EmitConvTile(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, int cv, int ft, int rt)
     {
-        int C = l.Input.C, KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, CKK = C * KK;
+        int C = l.Input.C, KH = l.KernelH, KW = l.KernelW, S = g.S, KK = KH * KW, CKK = C * KK;
         int Ho = l.Output.H;
         w.Line($"/// <summary>{l.Name}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {v.Lanes} columns; {ft * rt * cv} accumulators.</summary>");
         w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]");
@@ -284,7 +284,7 @@ internal static partial class Emitter
     /// <summary>Weight gradient: gw[f,c,ky,kx] += Σ G[f,oy,·] · P[c, oy·S+ky, ·+kx]; all kx of a row in registers.</summary>
     private static void EmitConvWeightGrad(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, bool partials)
     {
-        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = l.Stride;
+        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = g.S;
         int kc = Math.Min(KW, v.Budget);
         int ft = Math.Max(1, Math.Min(Math.Min(F, 4), v.Budget / kc));
         int fMain = F - F % ft;
@@ -350,7 +350,7 @@ internal static partial class Emitter
     /// <summary>Input gradient in the padded phase layout: D[c, oy·S+ky, ·+kx] += Σ_f w[f,c,ky,kx] · G[f,oy,·].</summary>
     private static void EmitConvInputGrad(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v)
     {
-        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, CKK = C * KK;
+        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = g.S, KK = KH * KW, CKK = C * KK;
         int cv = Math.Min(g.PitchO / v.Lanes, v.Budget);
         while ((g.PitchO / v.Lanes) % cv != 0) cv--;
         w.Line($"// {cv} vector(s) of a gradient row in registers, summed over all {F} filters");

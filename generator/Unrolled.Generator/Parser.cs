@@ -193,6 +193,11 @@ internal static class Parser
                 Report(Diagnostics.TooLarge, where, type.Name, Inv($"{name} produces {(long)shape.C * shape.H * shape.W} values per sample and the network has {parameters} parameters so far; at most {MaxElements} of each are supported"));
                 shapeBroken = true;
             }
+            else if (WorkspaceProblem(layers, name) is { } problem)
+            {
+                Report(Diagnostics.TooLarge, where, type.Name, problem);
+                shapeBroken = true;
+            }
         }
 
         if (!shapeBroken)
@@ -220,6 +225,25 @@ internal static class Parser
         var spec = new NetworkSpec(ns, type.Name, accessibility, input, loss, layers.ToEquatableArray(), parameters, buffers, counters);
         return new ParseResult(spec, diagnostics.ToEquatableArray(), hintName, networkLocation);
     }
+
+    /// <summary>
+    /// The generated code's own buffers for <paramref name="layers"/> (the network so far, ending with
+    /// <paramref name="name"/>) must each fit one .NET array: the per-thread workspace, whose convolution buffers
+    /// (the padded, stride-phase input; the output at a row pitch of 16) can be much larger than the tensors, and the
+    /// activations training saves per sample. Checked after every layer, so the first layer at which the network so
+    /// far no longer fits is the one reported. Null when they fit.
+    /// </summary>
+    private static string? WorkspaceProblem(IReadOnlyList<LayerSpec> layers, string name)
+    {
+        var plan = new WorkspacePlan(layers);
+        if (plan.Size > WorkspacePlan.MaxFloats)
+            return Inv($"{name}: the layers up to {name} need a workspace of {Floats(plan.Size)} per thread (the largest convolution buffer, a padded input split into stride phases or an output with rows padded to 16 floats, takes {Floats(plan.LargestConvBuffer)}); one .NET array holds at most {WorkspacePlan.MaxFloats} floats");
+        if (plan.ActivationFloatsPerSample > WorkspacePlan.MaxFloats)
+            return Inv($"{name}: training would keep {Floats(plan.ActivationFloatsPerSample)} of layer outputs per sample (each rounded up to 16 floats); one .NET array holds at most {WorkspacePlan.MaxFloats} floats");
+        return null;
+    }
+
+    private static string Floats(long count) => count >= Saturating.Max ? Inv($"more than {Saturating.Max} floats") : Inv($"{count} floats");
 
     private delegate void Reporter(DiagnosticDescriptor descriptor, LocationInfo? where, params object[] args);
 

@@ -14,9 +14,9 @@ namespace Unrolled.Tests.Generator;
 /// </summary>
 public static class FuzzGenerator
 {
-    /// <summary>Accepted networks are run: their work and tensors stay below these (a declaration the oracle
-    /// accepts beyond them is drawn again).</summary>
-    public const long MaxCost = 300_000, MaxTensor = 60_000;
+    /// <summary>Accepted networks are run: their work, tensors and workspace stay below these (a declaration the
+    /// oracle accepts beyond them is drawn again).</summary>
+    public const long MaxCost = 300_000, MaxTensor = 60_000, MaxWorkspace = 1 << 23;
 
     private static readonly int[] EdgeInts =
         { 0, -1, -3, int.MinValue, int.MinValue + 1, int.MaxValue, int.MaxValue - 1, 1 << 20, 100_000, 46_341, 1, 2, 7, 33 };
@@ -55,7 +55,7 @@ public static class FuzzGenerator
         {
             FuzzDecl decl = Draw(rng);
             Expectation e = FuzzOracle.Expect(decl);
-            if (!e.Accepted || e.Cost <= MaxCost && e.LargestTensor <= MaxTensor || attempt >= 50) return decl;
+            if (!e.Accepted || e.Cost <= MaxCost && e.LargestTensor <= MaxTensor && e.Workspace <= MaxWorkspace || attempt >= 50) return decl;
         }
     }
 
