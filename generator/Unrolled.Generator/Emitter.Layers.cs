@@ -57,7 +57,9 @@ internal static partial class Emitter
         string m = Method(l);
         bool max = l.Kind == LayerKind.MaxPool2D;
         int C = l.Input.C, H = l.Input.H, W = l.Input.W, Ho = l.Output.H, Wo = l.Output.W, K = l.KernelH, S = l.Stride;
-        string divisor = l.SamePadding ? "(float)((y1 - y0) * (x1 - x0))" : F(K * K);
+        // The window's cell count overflows an int from K = 46341 on: then it is taken in 64 bits.
+        bool wide = (long)K * K > int.MaxValue;
+        string divisor = l.SamePadding ? (wide ? "(float)((long)(y1 - y0) * (x1 - x0))" : "(float)((y1 - y0) * (x1 - x0))") : F((double)K * K);
 
         void Window()
         {

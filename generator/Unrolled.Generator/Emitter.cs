@@ -652,15 +652,17 @@ internal static partial class Emitter
     {
         var rows = new List<string[]> { new[] { "Layer", "Kind", "Output", "Parameters", "Mult-adds", "Receptive field" } };
         rows.Add(new[] { "input", "Input", Dims(net.Input), "0", "0", "1×1" });
-        int rf = 1, jump = 1;
+        // In 64 bits and saturating: huge strides and windows are legal, and the field then simply covers everything.
+        long rf = 1, jump = 1;
+        static long Sat(double value) => value >= long.MaxValue ? long.MaxValue : (long)value;
         bool global = false;
         long macs = 0;
         foreach (LayerSpec l in net.Layers)
         {
             if (l.Kind is LayerKind.Conv2D or LayerKind.MaxPool2D or LayerKind.AvgPool2D)
             {
-                rf += (l.KernelH - 1) * jump;
-                jump *= l.Stride;
+                rf = Sat((double)rf + (double)(l.KernelH - 1) * jump);
+                jump = Sat((double)jump * l.Stride);
             }
             if (l.Kind is LayerKind.GlobalAvgPool2D || (l.Kind is LayerKind.Dense or LayerKind.Flatten && !l.Input.IsFlat)) global = true;
             macs += l.MultiplyAdds;

@@ -40,4 +40,17 @@ public class HugeStrideTests
                 .FirstOrDefault(p => p is not null));
         Assert.True(failures.Count == 0, CompiledBatch.Report("huge-stride networks", Decls.Length, failures));
     }
+
+    /// <summary>A window of 46341 × 46341 cells (more than int.MaxValue) on a 1×1 input padded by 23170: PyTorch's
+    /// count_include_pad divides by every cell of the window, and the divisor must not overflow.</summary>
+    [Fact]
+    public void An_average_over_more_than_int_MaxValue_cells_divides_by_all_of_them()
+    {
+        var decl = new NetDecl(new Shape(1, 1, 1), Loss.MeanSquaredError, new[] { LayerSpec.AvgPool(46341, padding: 23170) });
+        INetwork network = CompiledBatch.Compile(new[] { decl }).Create(0);
+        var output = new float[1];
+        network.Forward(new[] { 3f }, output);
+        double cells = 46341.0 * 46341.0;
+        Assert.Equal(3 / cells, output[0], 3 / cells * 1e-6);
+    }
 }
