@@ -37,7 +37,7 @@ internal static partial class Emitter
     {
         EmitConvKernel(w, l, plan);
         string m = Method(l);
-        w.Line($"/// <summary>{l.Name}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         w.Line($"{m}_Convolve(x, y, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws);");
         w.Close().Line();
@@ -55,7 +55,7 @@ internal static partial class Emitter
         int KH = l.KernelH, KW = l.KernelW, S = g.S;
 
         // Pad and phase-split the input. Borders were zeroed when the workspace was allocated and are never written.
-        w.Line($"/// <summary>{l.Name}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {g.Phases} phase(s) per channel).</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {g.Phases} phase(s) per channel).</summary>");
         w.Open($"private static void {m}_Pad(float* x, float* P)");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Open($"for (int iy = 0; iy < {H}; iy++)");
@@ -83,7 +83,7 @@ internal static partial class Emitter
         }
 
         bool direct = g.PitchO == Wo;
-        w.Line($"/// <summary>{l.Name}: {l.Input} → {l.Output} with the given weights [{F}, {C}, {KH}, {KW}] and bias.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output} with the given weights [{F}, {C}, {KH}, {KW}] and bias.</summary>");
         w.Open($"private static void {m}_Convolve(float* x, float* y, float* wt, float* bias, float* ws)");
         w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
         w.Line($"{m}_Pad(x, P);");
@@ -115,7 +115,7 @@ internal static partial class Emitter
         string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
 
         // Backward.
-        w.Line($"/// <summary>{l.Name} backward: bias and weight gradients{(first ? "" : ", and the input gradient")}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)} backward: bias and weight gradients{(first ? "" : ", and the input gradient")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws, float* packed)");
         if (l.Activation != Act.None)
             w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(dy, y, {F * Ho * Wo}, {(int)l.Activation}, {CodeWriter.F(FusedLeakySlope)}); // dz = dy · act'(y), in place");
@@ -167,7 +167,7 @@ internal static partial class Emitter
         w.Close().Line();
         if (partials)
         {
-            w.Line($"/// <summary>{l.Name}: adds the horizontal sum of each weight's vector partial to the weight gradient and zeroes the partials.</summary>");
+            w.Line($"/// <summary>{Doc(l.Name)}: adds the horizontal sum of each weight's vector partial to the weight gradient and zeroes the partials.</summary>");
             w.Open($"private static void {m}_ReduceWeightGradient(float* g, float* ws)");
             w.Line($"float* gw = g + {wOff};");
             w.Line($"float* vp = ws + {plan.Partials};");
@@ -220,7 +220,7 @@ internal static partial class Emitter
     {
         int C = l.Input.C, KH = l.KernelH, KW = l.KernelW, S = g.S, KK = KH * KW, CKK = C * KK;
         int Ho = l.Output.H;
-        w.Line($"/// <summary>{l.Name}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {v.Lanes} columns; {ft * rt * cv} accumulators.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {v.Lanes} columns; {ft * rt * cv} accumulators.</summary>");
         w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]");
         w.Open($"private static void {TileName(l, v, ft, rt, cv)}(float* P, float* wt, float* bias, float* O, int f0, int oy0, int col0)");
         for (int f = 0; f < ft; f++)

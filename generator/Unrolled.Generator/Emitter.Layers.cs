@@ -69,7 +69,7 @@ internal static partial class Emitter
             w.Line("if (x0 < 0) x0 = 0;");
         }
 
-        w.Line($"/// <summary>{l.Name}: {(max ? "max" : "average")} pooling {l.Input} → {l.Output}, {K}×{K} window, stride {S}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {(max ? "max" : "average")} pooling {l.Input} → {l.Output}, {K}×{K} window, stride {S}.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         if (K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
         {
@@ -94,7 +94,7 @@ internal static partial class Emitter
         w.Close().Close().Close().Close().Line();
         }
 
-        w.Line($"/// <summary>{l.Name} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
         if (max && K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
         {
@@ -219,7 +219,7 @@ internal static partial class Emitter
     {
         string m = Method(l);
         int C = l.Input.C, HW = l.Input.H * l.Input.W;
-        w.Line($"/// <summary>{l.Name}: mean over {l.Input.H}×{l.Input.W} of each of {C} channels.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: mean over {l.Input.H}×{l.Input.W} of each of {C} channels.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         w.Line($"for (int c = 0; c < {C}; c++) y[c] = global::System.Numerics.Tensors.TensorPrimitives.Sum(new global::System.ReadOnlySpan<float>(x + c * {HW}, {HW})) / {F(HW)};");
         w.Close().Line();
@@ -232,7 +232,7 @@ internal static partial class Emitter
     {
         string m = Method(l);
         int n = l.Input.Size;
-        w.Line($"/// <summary>{l.Name}: {what}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {what}.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         w.Line($"global::System.Buffer.MemoryCopy(x, y, {n} * sizeof(float), {n} * sizeof(float));");
         w.Close().Line();
@@ -246,7 +246,7 @@ internal static partial class Emitter
         string m = Method(l);
         int n = l.Input.Size;
         EmitCopyLayer(w, l, $"dropout p = {l.P.ToString(System.Globalization.CultureInfo.InvariantCulture)}; identity at inference");
-        w.Line($"/// <summary>{l.Name} in training: y = x · mask, the mask holding 0 or 1/(1 − p).</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)} in training: y = x · mask, the mask holding 0 or 1/(1 − p).</summary>");
         w.Open($"private static void {m}_TrainForward(float* x, float* y, float* mask)");
         w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(y, {n}));");
         w.Close().Line();
@@ -261,7 +261,7 @@ internal static partial class Emitter
         int n = l.Input.Size;
         string span(string p) => $"new global::System.Span<float>({p}, {n})";
         string ro(string p) => $"new global::System.ReadOnlySpan<float>({p}, {n})";
-        w.Line($"/// <summary>{l.Name}: {l.Kind} over {n} values.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {l.Kind} over {n} values.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         switch (l.Kind)
         {
@@ -300,7 +300,7 @@ internal static partial class Emitter
     {
         string m = Method(l);
         int n = l.Input.Size;
-        w.Line($"/// <summary>{l.Name}: softmax over {n} features.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: softmax over {n} features.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         w.Line($"global::System.Numerics.Tensors.TensorPrimitives.SoftMax(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.Span<float>(y, {n}));");
         w.Close().Line();
@@ -318,7 +318,7 @@ internal static partial class Emitter
         int C = l.Input.C, HW = l.Input.H * l.Input.W, n = l.LrnSize;
         int lo = n / 2, hi = (n - 1) / 2;
         string alphaN = D(l.Alpha / n);
-        w.Line($"/// <summary>{l.Name}: LRN over {n} channels (c − {lo} … c + {hi}), α = {D(l.Alpha)}, β = {D(l.Beta)}, k = {D(l.K)}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: LRN over {n} channels (c − {lo} … c + {hi}), α = {D(l.Alpha)}, β = {D(l.Beta)}, k = {D(l.K)}.</summary>");
         w.Open($"private static void {m}_Scale(float* x, float* s)");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"int j0 = global::System.Math.Max(0, c - {lo}), j1 = global::System.Math.Min({C - 1}, c + {hi});");
@@ -357,7 +357,7 @@ internal static partial class Emitter
         bool vec = HW >= 16;
         string Affine() => vec ? $"global::Unrolled.Runtime.Ops.ScaleShift(x + c * {HW}, y + c * {HW}, {HW}, scale, shift);"
                                : $"for (int i = 0; i < {HW}; i++) y[c * {HW} + i] = x[c * {HW} + i] * scale + shift;";
-        w.Line($"/// <summary>{l.Name}: batch norm over {C} channel(s) of {HW} value(s); inference uses the running statistics.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: batch norm over {C} channel(s) of {HW} value(s); inference uses the running statistics.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* buf)");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float scale = p[{l.WeightOffset} + c] / global::System.MathF.Sqrt(buf[{var} + c] + 1e-5f);");

@@ -34,10 +34,10 @@ internal static partial class Emitter
         if (net.Namespace is not null) w.Line($"namespace {net.Namespace};").Line();
 
         w.Line("/// <summary>");
-        w.Line($"/// The network {net.ClassName}, compiled by Unrolled:");
+        w.Line($"/// The network {Doc(net.ClassName)}, compiled by Unrolled:");
         w.Line("/// <code>");
         foreach (string line in summary.Split('\n'))
-            if (line.Length > 0) w.Line("/// " + Xml(line));
+            if (line.Length > 0) w.Line("/// " + Doc(line));
         w.Line("/// </code>");
         w.Line("/// </summary>");
         w.Line("[global::System.CodeDom.Compiler.GeneratedCode(\"Unrolled.Generator\", \"1.0\")]");
@@ -69,8 +69,6 @@ internal static partial class Emitter
         return w.ToString();
     }
 
-    private static string Xml(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
-
     private static string ShapeArgs(Shape s) => s.IsFlat ? s.C.ToString() : $"{s.C}, {s.H}, {s.W}";
 
     private static void EmitMembers(CodeWriter w, NetworkSpec net, WorkspacePlan plan, string summary)
@@ -90,7 +88,7 @@ internal static partial class Emitter
         w.Line("private const int MinSamplesPerChunk = 4;");
         w.Line();
         w.Line("/// <summary>The layer table: name, kind, output shape, parameters, multiply-adds and receptive field.</summary>");
-        w.Line($"public static string Summary => {Literal(summary)};");
+        w.Line($"public static string Summary => {Str(summary)};");
         w.Line();
         w.Line("private readonly float[] _parameters = new float[ParameterCount];");
         w.Line("private readonly float[] _gradients = new float[ParameterCount];");
@@ -108,7 +106,7 @@ internal static partial class Emitter
         foreach (LayerSpec l in net.Layers)
         {
             void T(string suffix, string shape, string kind, int offset, int length)
-                => w.Line($"    new global::Unrolled.TensorInfo(\"{l.Name}.{suffix}\", new int[] {{ {shape} }}, global::Unrolled.TensorKind.{kind}, {offset}, {length}),");
+                => w.Line($"    new global::Unrolled.TensorInfo({Str(l.Name + "." + suffix)}, new int[] {{ {shape} }}, global::Unrolled.TensorKind.{kind}, {offset}, {length}),");
             switch (l.Kind)
             {
                 case LayerKind.Conv2D:
@@ -124,7 +122,7 @@ internal static partial class Emitter
                     T("bias", $"{l.Input.C}", "Parameter", l.BiasOffset, l.Input.C);
                     T("running_mean", $"{l.Input.C}", "Buffer", l.BufferOffset, l.Input.C);
                     T("running_var", $"{l.Input.C}", "Buffer", l.BufferOffset + l.Input.C, l.Input.C);
-                    w.Line($"    new global::Unrolled.TensorInfo(\"{l.Name}.num_batches_tracked\", global::System.Array.Empty<int>(), global::Unrolled.TensorKind.Counter, {l.CounterIndex}, 1),");
+                    w.Line($"    new global::Unrolled.TensorInfo({Str(l.Name + ".num_batches_tracked")}, global::System.Array.Empty<int>(), global::Unrolled.TensorKind.Counter, {l.CounterIndex}, 1),");
                     break;
             }
         }
@@ -145,20 +143,20 @@ internal static partial class Emitter
                 {
                     long fanIn = l.Kind == LayerKind.Conv2D ? (long)l.Input.C * l.KernelH * l.KernelW : l.Input.Size;
                     string bound = D(1.0 / Math.Sqrt(fanIn));
-                    w.Line($"global::Unrolled.Runtime.Rng.FillUniform(new global::System.Span<float>(_parameters, {l.WeightOffset}, {l.WeightCount}), {bound}, _seed, {tensor++}); // {l.Name}.weight, fan_in {fanIn}");
+                    w.Line($"global::Unrolled.Runtime.Rng.FillUniform(new global::System.Span<float>(_parameters, {l.WeightOffset}, {l.WeightCount}), {bound}, _seed, {tensor++}); // {Comment(l.Name)}.weight, fan_in {fanIn}");
                     if (l.HasBias)
-                        w.Line($"global::Unrolled.Runtime.Rng.FillUniform(new global::System.Span<float>(_parameters, {l.BiasOffset}, {l.BiasCount}), {bound}, _seed, {tensor++}); // {l.Name}.bias");
+                        w.Line($"global::Unrolled.Runtime.Rng.FillUniform(new global::System.Span<float>(_parameters, {l.BiasOffset}, {l.BiasCount}), {bound}, _seed, {tensor++}); // {Comment(l.Name)}.bias");
                     break;
                 }
                 case LayerKind.BatchNorm:
-                    w.Line($"new global::System.Span<float>(_parameters, {l.WeightOffset}, {l.Input.C}).Fill(1f); // {l.Name}.weight = 1, bias = 0");
-                    w.Line($"new global::System.Span<float>(_buffers, {l.BufferOffset + l.Input.C}, {l.Input.C}).Fill(1f); // {l.Name}.running_var = 1, running_mean = 0");
+                    w.Line($"new global::System.Span<float>(_parameters, {l.WeightOffset}, {l.Input.C}).Fill(1f); // {Comment(l.Name)}.weight = 1, bias = 0");
+                    w.Line($"new global::System.Span<float>(_buffers, {l.BufferOffset + l.Input.C}, {l.Input.C}).Fill(1f); // {Comment(l.Name)}.running_var = 1, running_mean = 0");
                     break;
             }
         }
         w.Close().Line();
 
-        w.Line($"string global::Unrolled.INetwork.NetworkName => \"{net.ClassName}\";");
+        w.Line($"string global::Unrolled.INetwork.NetworkName => {Str(net.ClassName)};");
         w.Line("int global::Unrolled.INetwork.InputSize => InputSize;");
         w.Line("int global::Unrolled.INetwork.OutputSize => OutputSize;");
         w.Line("int global::Unrolled.INetwork.ParameterCount => ParameterCount;");
@@ -205,22 +203,6 @@ internal static partial class Emitter
         w.Close().Line();
     }
 
-    private static string Literal(string s)
-    {
-        var b = new StringBuilder("\"");
-        foreach (char c in s)
-        {
-            b.Append(c switch
-            {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                _ => c.ToString(),
-            });
-        }
-        return b.Append('"').ToString();
-    }
-
     private static void EmitInference(CodeWriter w, NetworkSpec net, WorkspacePlan plan)
     {
         w.Line("/// <summary>Inference: writes OutputSize floats per sample; the batch is input.Length / InputSize.</summary>");
@@ -259,11 +241,11 @@ internal static partial class Emitter
             string output = last ? "y" : $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
             string outStride = last ? "OutputSize" : plan.ActStride.ToString();
             if (l.Kind == LayerKind.Dense)
-                w.Line($"{Method(l)}_Forward({input}, {inStride}, {output}, {outStride}, count, p); // {l.Name}: {l.Output}");
+                w.Line($"{Method(l)}_Forward({input}, {inStride}, {output}, {outStride}, count, p); // {Comment(l.Name)}: {l.Output}");
             else
             {
                 string extra = l.Kind == LayerKind.BatchNorm ? "b" : "ws";
-                w.Line($"for (int a = 0; a < count; a++) {Method(l)}_Forward({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p, {extra}); // {l.Name}: {l.Output}");
+                w.Line($"for (int a = 0; a < count; a++) {Method(l)}_Forward({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p, {extra}); // {Comment(l.Name)}: {l.Output}");
             }
             input = output;
             inStride = outStride;
@@ -423,7 +405,7 @@ internal static partial class Emitter
         {
             int hw = l.Input.H * l.Input.W;
             if (hw == 1)
-                w.Line($"if (batch < 2) throw new global::System.ArgumentException(\"{l.Name} (batch norm) needs more than one value per channel in training: use a batch of at least 2.\", nameof(input));");
+                w.Line($"if (batch < 2) throw new global::System.ArgumentException({Str(l.Name + " (batch norm) needs more than one value per channel in training: use a batch of at least 2.")}, nameof(input));");
         }
         w.Line("return batch;");
         w.Close().Line();
@@ -445,21 +427,21 @@ internal static partial class Emitter
             switch (ph.Kind)
             {
                 case "Forward":
-                    w.Line($"Run({ph.Id}); // forward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Select(i => net.Layers[i].Name))}");
+                    w.Line($"Run({ph.Id}); // forward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Select(i => Comment(net.Layers[i].Name)))}");
                     break;
                 case "Loss":
                     foreach (var pair in plan.Transposed.OrderBy(t => t.Key))
                     {
                         LayerSpec l = net.Layers[pair.Key];
                         int off = plan.PackedOffset[pair.Key], C = l.Input.C, F = l.Output.C, KH = l.KernelH, KW = l.KernelW;
-                        w.Line($"// {l.Name}: pack the flipped, transposed kernel [{C}, {F}, {KH}, {KW}] for its input gradient");
+                        w.Line($"// {Comment(l.Name)}: pack the flipped, transposed kernel [{C}, {F}, {KH}, {KW}] for its input gradient");
                         w.Line($"for (int c = 0; c < {C}; c++) for (int f = 0; f < {F}; f++) for (int ky = 0; ky < {KH}; ky++) for (int kx = 0; kx < {KW}; kx++)");
                         w.Line($"    _pk[{off} + ((c * {F} + f) * {KH} + ky) * {KW} + kx] = p[{l.WeightOffset} + ((f * {C} + c) * {KH} + {KH - 1} - ky) * {KW} + {KW - 1} - kx];");
                     }
                     w.Line($"Run({ph.Id}); // loss and its gradient at the {(backwardStart == L - 1 ? "output" : "logits")}");
                     break;
                 case "Backward":
-                    w.Line($"Run({ph.Id}); // backward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Reverse().Select(i => net.Layers[i].Name))}");
+                    w.Line($"Run({ph.Id}); // backward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Reverse().Select(i => Comment(net.Layers[i].Name)))}");
                     break;
                 case "BnSums":
                 case "BnGradSums":
@@ -467,7 +449,7 @@ internal static partial class Emitter
                     LayerSpec l = net.Layers[ph.From];
                     int C = l.Input.C, so = bnOffset[l.Index];
                     w.Line($"global::System.Array.Clear(_chunkSums, 0, chunks * BatchNormStats);");
-                    w.Line($"Run({ph.Id}); // {l.Name}: per-chunk {(ph.Kind == "BnSums" ? "Σx and Σx²" : "Σdy and Σdy·x̂")}");
+                    w.Line($"Run({ph.Id}); // {Comment(l.Name)}: per-chunk {(ph.Kind == "BnSums" ? "Σx and Σx²" : "Σdy and Σdy·x̂")}");
                     w.Open("");
                     w.Line($"double count = (double)batch * {l.Input.H * l.Input.W};");
                     w.Open($"for (int c = 0; c < {C}; c++)");
@@ -495,7 +477,7 @@ internal static partial class Emitter
                 }
                 case "BnApply":
                 case "BnGradApply":
-                    w.Line($"Run({ph.Id}); // {net.Layers[ph.From].Name}: {(ph.Kind == "BnApply" ? "normalise" : "input gradient")}");
+                    w.Line($"Run({ph.Id}); // {Comment(net.Layers[ph.From].Name)}: {(ph.Kind == "BnApply" ? "normalise" : "input gradient")}");
                     break;
             }
         }
@@ -537,17 +519,17 @@ internal static partial class Emitter
                     {
                         LayerSpec l = net.Layers[i];
                         if (l.Kind == LayerKind.Dense)
-                            w.Line($"{Method(l)}_Forward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), end - start, p); // {l.Name}");
+                            w.Line($"{Method(l)}_Forward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), end - start, p); // {Comment(l.Name)}");
                         else if (l.Kind == LayerKind.Dropout)
                         {
-                            w.Open("for (int n = start; n < end; n++) // " + l.Name);
+                            w.Open("for (int n = start; n < end; n++) // " + Comment(l.Name));
                             w.Line($"float* mask = _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]};");
                             w.Line($"global::Unrolled.Runtime.Rng.FillDropoutMask(mask, {l.Output.Size}, {F(l.P)}, _seed, {i}, _trainingSteps, n);");
                             w.Line($"{Method(l)}_TrainForward(Act({I(i - 1)}, n), Act({i}, n), mask);");
                             w.Close();
                         }
                         else
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Forward(Act({I(i - 1)}, n), Act({i}, n), p, ws); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Forward(Act({I(i - 1)}, n), Act({i}, n), p, ws); // {Comment(l.Name)}");
                     }
                     break;
                 case "Loss":
@@ -559,19 +541,19 @@ internal static partial class Emitter
                         LayerSpec l = net.Layers[i];
                         string dx = i == 0 ? "null" : $"Grad({I(i - 1)}, n)";
                         if (i == 0 && l.Kind is not (LayerKind.Conv2D or LayerKind.Dense))
-                            w.Line($"// {l.Name}: no parameters and no input gradient needed");
+                            w.Line($"// {Comment(l.Name)}: no parameters and no input gradient needed");
                         else if (l.Kind == LayerKind.Dense)
-                            w.Line($"{Method(l)}_Backward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({I(i - 1)}, start)")}, MaxActivation, end - start, p, g); // {l.Name}");
+                            w.Line($"{Method(l)}_Backward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({I(i - 1)}, start)")}, MaxActivation, end - start, p, g); // {Comment(l.Name)}");
                         else if (l.Kind == LayerKind.Dropout)
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_TrainBackward(Grad({i}, n), {dx}, _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]}); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_TrainBackward(Grad({i}, n), {dx}, _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]}); // {Comment(l.Name)}");
                         else if (l.Kind == LayerKind.Conv2D)
                         {
                             string packed = plan.PackedOffset.TryGetValue(i, out int po) ? $"_pk + {po}" : "null";
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws, {packed}); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws, {packed}); // {Comment(l.Name)}");
                             if (WorkspacePlan.UsesVectorPartials(l)) w.Line($"{Method(l)}_ReduceWeightGradient(g, ws);");
                         }
                         else
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {l.Name}");
+                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {Comment(l.Name)}");
                     }
                     break;
                 case "BnSums":

@@ -32,8 +32,9 @@ public static class FuzzGenerator
     private static readonly string[] OddNames = new[]
     {
         "", " ", "a.b", "a b", "tab\there", "x\u0001", ".", "conv1", "dense1", "bn1", "relu1", "softmax1", "hidden", "名前", "_", "weight",
-        "<b>&amp;{0}", "zero\u200Bwidth", "\uD800", "a\"b", "a\\b", "*/", "line\u2028break",
-    }.Where(n => !KnownEmitterBugs.UnescapedName(n)).ToArray();
+        "<b>&amp;{0}", "zero\u200Bwidth", "\uD800", "a\"b", "a\\b", "*/", "line\u2028break", "\\u0041", "\\", "\"", "\"+x+\"",
+        "a\\\"b", "\\\"); }", "// x", "/* x", "&lt;", "]]>", "\u202Eevil", "\uD83D\uDE00", "\uE000", "\uFEFF",
+    };
 
     /// <summary>Class names: ordinary ones, names of the members every network has (UNR0013), and names that
     /// collide with what the generated code uses.</summary>

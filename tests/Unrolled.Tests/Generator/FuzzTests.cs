@@ -373,13 +373,6 @@ public class FuzzTests
 public static class KnownEmitterBugs
 {
     /// <summary>
-    /// Emitter.cs: layer names go into C# string literals unescaped (the Tensors table), so
-    /// <c>[Dense(2, Name = "a\"b")]</c> gives generated code that does not compile, and a backslash is read as an
-    /// escape (<c>Name = @"a\b"</c> names the tensor "a&lt;backspace&gt;.weight"). Such names are not drawn.
-    /// </summary>
-    public static bool UnescapedName(string name) => name.Contains('"') || name.Contains('\\');
-
-    /// <summary>
     /// Emitter.cs: a network class named like a private generated member (<c>Run</c>, <c>Train</c>, <c>Act</c>, …) gets
     /// CS0542, one named like a using alias of the generated file (<c>Vec512</c>, …) CS0117, and a keyword name
     /// (<c>@class</c>) is written without its '@'. E.g. <c>[Network(4)] [Dense(2)] public partial class Run { }</c>.
