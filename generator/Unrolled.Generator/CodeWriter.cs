@@ -52,8 +52,8 @@ internal sealed class CodeWriter
             for (int i = 0; i < count; i++) Line($"({dst})[{i}] = ({src})[{i}];");
             return this;
         }
-        for (int i = 0; i + 4 <= count; i += 4) Line($"Vec128.Store(Vec128.Load({src} + {i}), {dst} + {i});");
-        if (count % 4 != 0) Line($"Vec128.Store(Vec128.Load({src} + {count - 4}), {dst} + {count - 4});");
+        for (int i = 0; i + 4 <= count; i += 4) Line($"global::System.Runtime.Intrinsics.Vector128.Store(global::System.Runtime.Intrinsics.Vector128.Load({src} + {i}), {dst} + {i});");
+        if (count % 4 != 0) Line($"global::System.Runtime.Intrinsics.Vector128.Store(global::System.Runtime.Intrinsics.Vector128.Load({src} + {count - 4}), {dst} + {count - 4});");
         return this;
     }
 
@@ -64,7 +64,7 @@ internal sealed class CodeWriter
         if (count > UnrolledCopyLimit)
             return Line($"new global::System.Span<float>({dst} + {from}, {count}).Clear();");
         int i = 0;
-        for (; i + 4 <= count; i += 4) Line($"Vec128.Store(Vec128F.Zero, {dst} + {from + i});");
+        for (; i + 4 <= count; i += 4) Line($"global::System.Runtime.Intrinsics.Vector128.Store(global::System.Runtime.Intrinsics.Vector128<float>.Zero, {dst} + {from + i});");
         for (; i < count; i++) Line($"({dst})[{from + i}] = 0f;");
         return this;
     }

@@ -8,6 +8,8 @@ namespace Unrolled.Generator;
 /// <summary>Kernels of the layers other than Conv2D. One forward and one backward method per layer, per sample.</summary>
 internal static partial class Emitter
 {
+    /// <summary>The prefix of a layer's kernel methods, to which "_Forward" and the like are added: L{index}, a form
+    /// <see cref="GeneratedNames.IsMember"/> knows (so no network class can be named like one).</summary>
     private static string Method(LayerSpec l)
         => l.Index >= TransposedBase ? $"L{l.Index - TransposedBase}_InputGradient" : "L" + l.Index;
 
@@ -152,7 +154,7 @@ internal static partial class Emitter
             if (Wo < half) continue;
             string evens = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half)).ToString()));
             string odds = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half) + 1).ToString()));
-            string halfVec = v == VecPath.V512 ? "Vec256" : "Vec128";
+            string halfVec = v == VecPath.V512 ? VecPath.V256.Vec : VecPath.V128.Vec;
             w.Open($"if (v{v.Suffix})");
             w.Open($"for (; ox + {half} <= {Wo}; ox += {half})");
             w.Line($"{v.T} a = {Op(v, $"{v.Vec}.Load(r0 + 2 * ox)", $"{v.Vec}.Load(r1 + 2 * ox)")};");
@@ -188,8 +190,8 @@ internal static partial class Emitter
             if (Wo < half) continue;
             string Each(Func<int, string> f) => string.Join(", ", Enumerable.Range(0, lanes).Select(f));
             string intVec = $"global::System.Runtime.Intrinsics.Vector{lanes * 32}<int>";
-            string halfVec = v == VecPath.V512 ? "Vec256" : "Vec128";
-            string halfZero = v == VecPath.V512 ? "Vec256F.Zero" : "Vec128F.Zero";
+            string halfVec = v == VecPath.V512 ? VecPath.V256.Vec : VecPath.V128.Vec;
+            string halfZero = (v == VecPath.V512 ? VecPath.V256.T : VecPath.V128.T) + ".Zero";
             w.Open($"if (v{v.Suffix})");
             w.Line($"{v.T} oddLanes = {v.Vec}.AsSingle({v.Vec}.Create({Each(i => i % 2 == 1 ? "-1" : "0")}));");
             w.Line($"{intVec} pair = {v.Vec}.Create({Each(i => (i / 2).ToString())}), even = {v.Vec}.Create({Each(i => (i & ~1).ToString())}), partner = {v.Vec}.Create({Each(i => (i ^ 1).ToString())});");

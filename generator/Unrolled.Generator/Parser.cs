@@ -59,11 +59,6 @@ internal static class Parser
         _ => "softmax",
     };
 
-    /// <summary>The public members the generator adds to every network: a class of the same name cannot have them (CS0542).</summary>
-    private static readonly ImmutableHashSet<string> GeneratedMemberNames = ImmutableHashSet.Create(StringComparer.Ordinal,
-        "InputSize", "OutputSize", "ParameterCount", "Summary", "Loss", "Parameters", "Gradients", "Buffers", "Counters", "Tensors",
-        "MaxDegreeOfParallelism", "Forward", "ComputeGradients", "TrainStep");
-
     private const int SamePadding = int.MinValue;
     private const long MaxElements = 1L << 28; // per buffer: keeps every workspace well inside an int-indexed array
 
@@ -103,8 +98,11 @@ internal static class Parser
         else if (type.IsFileLocal) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is file-local; the generated part, in another file, would be another class");
         else if (type.DeclaringSyntaxReferences.Any(r => r.GetSyntax(ct) is TypeDeclarationSyntax { ParameterList: not null }))
             Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "has a primary constructor; the generated constructor (int seed = 0) cannot chain to it");
-        else if (GeneratedMemberNames.Contains(type.Name))
+        // A class cannot have a member named like itself (CS0542): the generated part declares the names of GeneratedNames.
+        else if (GeneratedNames.Public.Contains(type.Name))
             Report(Diagnostics.UnsupportedClass, classLocation, type.Name, Inv($"has the name of the member '{type.Name}' that every network has; rename the class"));
+        else if (GeneratedNames.IsMember(type.Name))
+            Report(Diagnostics.UnsupportedClass, classLocation, type.Name, Inv($"has the name of the private member '{type.Name}' that the generated code declares; rename the class"));
         if (diagnostics.Count > 0) return Fail();
 
         // Input shape and loss.
@@ -220,7 +218,10 @@ internal static class Parser
         if (diagnostics.Any(d => Diagnostics.ById(d.Id).DefaultSeverity == DiagnosticSeverity.Error) || shapeBroken)
             return Fail();
 
-        string? ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
+        // The namespace's names as declared (without '@'): the emitter writes each as an identifier.
+        var segments = new List<string>();
+        for (INamespaceSymbol n = type.ContainingNamespace; !n.IsGlobalNamespace; n = n.ContainingNamespace) segments.Insert(0, n.Name);
+        string? ns = segments.Count == 0 ? null : string.Join(".", segments);
         string accessibility = type.DeclaredAccessibility == Accessibility.Public ? "public" : "internal";
         var spec = new NetworkSpec(ns, type.Name, accessibility, input, loss, layers.ToEquatableArray(), parameters, buffers, counters);
         return new ParseResult(spec, diagnostics.ToEquatableArray(), hintName, networkLocation);

@@ -71,10 +71,11 @@ internal sealed class VecPath
     }
 
     public string Suffix { get; }
-    /// <summary>The static class alias (Vec512 …) declared at the top of the generated file.</summary>
+    /// <summary>The static vector class (Vector512 …), fully qualified: the generated file declares no using aliases,
+    /// which a class or namespace of the user's named like them would shadow.</summary>
     public string Vec { get; }
-    /// <summary>The vector type.</summary>
-    public string T => Vec + "F";
+    /// <summary>The vector type, fully qualified.</summary>
+    public string T => Vec + "<float>";
     public int Lanes { get; }
     /// <summary>Accumulator registers a tile may hold.</summary>
     public int Budget { get; }
@@ -91,9 +92,9 @@ internal sealed class VecPath
     /// <summary>Stores vector <paramref name="value"/> at pointer <paramref name="at"/>.</summary>
     public string Store(string value, string at) => $"{Vec}.Store({value}, {at});";
 
-    public static readonly VecPath V512 = new("512", "Vec512", 16, 24, "global::Unrolled.Kernels.Use512");
-    public static readonly VecPath V256 = new("256", "Vec256", 8, 12, "global::Unrolled.Kernels.Use256");
-    public static readonly VecPath V128 = new("128", "Vec128", 4, 12, "true");
+    public static readonly VecPath V512 = new("512", "global::System.Runtime.Intrinsics.Vector512", 16, 24, "global::Unrolled.Kernels.Use512");
+    public static readonly VecPath V256 = new("256", "global::System.Runtime.Intrinsics.Vector256", 8, 12, "global::Unrolled.Kernels.Use256");
+    public static readonly VecPath V128 = new("128", "global::System.Runtime.Intrinsics.Vector128", 4, 12, "true");
     public static readonly VecPath[] All = { V512, V256, V128 };
 }
 

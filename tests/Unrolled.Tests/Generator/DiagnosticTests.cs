@@ -293,6 +293,15 @@ public class DiagnosticTests
         "The network class 'Net' has a primary constructor; the generated constructor (int seed = 0) cannot chain to it")]
     [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|Forward|} { }",
         "The network class 'Forward' has the name of the member 'Forward' that every network has; rename the class")]
+    // Private members of the generated code too (CS0542 otherwise), the layer kernels' among them.
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|Run|} { }",
+        "The network class 'Run' has the name of the private member 'Run' that the generated code declares; rename the class")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|_parameters|} { }",
+        "The network class '_parameters' has the name of the private member '_parameters' that the generated code declares; rename the class")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|L0_Forward|} { }",
+        "The network class 'L0_Forward' has the name of the private member 'L0_Forward' that the generated code declares; rename the class")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|L100000_InputGradient_Convolve|} { }",
+        "The network class 'L100000_InputGradient_Convolve' has the name of the private member 'L100000_InputGradient_Convolve' that the generated code declares; rename the class")]
     public void UNR0013_unsupported_network_classes(string declarations, string message)
         => AssertError(File(declarations), "UNR0013", message);
 

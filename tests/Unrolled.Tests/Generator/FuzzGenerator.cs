@@ -36,18 +36,24 @@ public static class FuzzGenerator
         "a\\\"b", "\\\"); }", "// x", "/* x", "&lt;", "]]>", "\u202Eevil", "\uD83D\uDE00", "\uE000", "\uFEFF",
     };
 
-    /// <summary>Class names: ordinary ones, names of the members every network has (UNR0013), and names that
-    /// collide with what the generated code uses.</summary>
+    /// <summary>Class names: ordinary ones, names of the members the generated code declares, public or private
+    /// (UNR0013), keywords, and names that could collide with what the generated code uses.</summary>
     private static readonly string[] ClassNames = new[]
     {
         "Model", "Unrolled", "System", "INetwork", "Optimizer", "Kernels", "Runtime", "名前", "_",
         "Forward", "Summary", "Parameters", "Gradients", "Buffers", "Counters", "Tensors", "InputSize", "OutputSize",
         "ParameterCount", "MaxDegreeOfParallelism", "ComputeGradients", "TrainStep",
-        "Run", "Train", "Act", "Vec512", "Vec128F", "@class", "@int",
-    }.Where(n => !KnownEmitterBugs.ClashingClassName(n)).ToArray();
+        "Run", "Train", "Act", "Grad", "Workspace", "CheckBatch", "InferChunk", "ChunkCount", "ChunkRange", "EnsureWorkspaces",
+        "EnsureTraining", "ActStride", "BatchNormStats", "WorkspaceSize", "_parameters", "s_tensors", "_x", "L0_Forward", "L12_Backward",
+        "L100000_InputGradient_Convolve", "L", "L0", "Lx_Forward",
+        "Vec512", "Vec128F", "Vector512", "Vector128", "Span", "Math", "@class", "@int", "@var", "@nameof", "@record", "@value", "@dynamic", "@global",
+    };
 
-    private static readonly string[] Namespaces = new[] { "System", "Unrolled", "Runtime", "Tests.Unrolled", "@class", "Vec512", "A.Vec256F" }
-        .Where(n => !KnownEmitterBugs.ClashingNamespace(n)).ToArray();
+    private static readonly string[] Namespaces =
+    {
+        "System", "Unrolled", "Runtime", "Tests.Unrolled", "@class", "Vec512", "A.Vec256F", "@var", "@nameof.@record", "Run", "Intrinsics",
+        "Vector512", "System.Runtime.Intrinsics",
+    };
 
     /// <summary>The declaration for one fuzz index: deterministic in <paramref name="rng"/>.</summary>
     public static FuzzDecl Next(Random rng)

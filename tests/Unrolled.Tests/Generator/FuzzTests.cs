@@ -37,8 +37,7 @@ namespace Unrolled.Tests.Generator;
 /// finite outputs, loss and gradients, and so does Forward after training.</item>
 /// </list>
 /// The seed is fixed (set UNROLLED_FUZZ_SEED and UNROLLED_FUZZ_COUNT to explore others); each failure names
-/// the seed, the declaration's index and its source. <see cref="KnownEmitterBugs"/> lists what it found in the
-/// emitter and keeps out of the way until fixed.
+/// the seed, the declaration's index and its source.
 /// </summary>
 public class FuzzTests
 {
@@ -363,33 +362,4 @@ public class FuzzTests
     private static string Locate(INetwork net, int index) =>
         net.Tensors.Where(t => t.Kind == TensorKind.Parameter && index >= t.Offset && index < t.Offset + t.Length)
             .Select(t => $"{t.Name}[{index - t.Offset}]").FirstOrDefault() ?? $"#{index}";
-}
-
-/// <summary>
-/// Emitter bugs the fuzzer found, reported rather than fixed here (the emitter, Emitter*.cs and Plan.cs, is being
-/// changed elsewhere). Each one keeps the fuzz test from failing only on the declarations that hit it: they are
-/// either not drawn or, when they compile, not run. Remove an entry once its bug is fixed.
-/// </summary>
-public static class KnownEmitterBugs
-{
-    /// <summary>
-    /// Emitter.cs: a network class named like a private generated member (<c>Run</c>, <c>Train</c>, <c>Act</c>, …) gets
-    /// CS0542, one named like a using alias of the generated file (<c>Vec512</c>, …) CS0117, and a keyword name
-    /// (<c>@class</c>) is written without its '@'. E.g. <c>[Network(4)] [Dense(2)] public partial class Run { }</c>.
-    /// Such names are not drawn.
-    /// </summary>
-    public static bool ClashingClassName(string name) =>
-        name.StartsWith("@", StringComparison.Ordinal) || PrivateMembers.Contains(name) || Aliases.Contains(name);
-
-    /// <summary>
-    /// Emitter.cs: in a namespace with a segment named like a using alias of the generated file, the generated code
-    /// gets CS0576 or CS0118: <c>namespace Vec512 { [Network(4)] [Dense(2)] public partial class Net { } }</c>.
-    /// Such namespaces are not drawn.
-    /// </summary>
-    public static bool ClashingNamespace(string name) => name.Split('.').Any(Aliases.Contains);
-
-    private static readonly string[] PrivateMembers =
-        { "Run", "Train", "Act", "Grad", "Workspace", "CheckBatch", "InferChunk", "ChunkCount", "EnsureWorkspaces", "EnsureTraining" };
-
-    private static readonly string[] Aliases = { "Vec512", "Vec256", "Vec128", "Vec512F", "Vec256F", "Vec128F" };
 }
