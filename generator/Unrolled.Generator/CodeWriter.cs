@@ -52,8 +52,8 @@ internal sealed class CodeWriter
             for (int i = 0; i < count; i++) Line($"({dst})[{i}] = ({src})[{i}];");
             return this;
         }
-        for (int i = 0; i + 4 <= count; i += 4) Line($"Vec128.Store(Vec128.Load({src} + {i}), {dst} + {i});");
-        if (count % 4 != 0) Line($"Vec128.Store(Vec128.Load({src} + {count - 4}), {dst} + {count - 4});");
+        for (int i = 0; i + 4 <= count; i += 4) Line($"global::System.Runtime.Intrinsics.Vector128.Store(global::System.Runtime.Intrinsics.Vector128.Load({src} + {i}), {dst} + {i});");
+        if (count % 4 != 0) Line($"global::System.Runtime.Intrinsics.Vector128.Store(global::System.Runtime.Intrinsics.Vector128.Load({src} + {count - 4}), {dst} + {count - 4});");
         return this;
     }
 
@@ -64,7 +64,7 @@ internal sealed class CodeWriter
         if (count > UnrolledCopyLimit)
             return Line($"new global::System.Span<float>({dst} + {from}, {count}).Clear();");
         int i = 0;
-        for (; i + 4 <= count; i += 4) Line($"Vec128.Store(Vec128F.Zero, {dst} + {from + i});");
+        for (; i + 4 <= count; i += 4) Line($"global::System.Runtime.Intrinsics.Vector128.Store(global::System.Runtime.Intrinsics.Vector128<float>.Zero, {dst} + {from + i});");
         for (; i < count; i++) Line($"({dst})[{from + i}] = 0f;");
         return this;
     }
@@ -91,6 +91,56 @@ internal sealed class CodeWriter
 
     /// <summary>An integer in the invariant culture (a negative one keeps an ASCII minus sign).</summary>
     public static string I(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// A C# string literal holding exactly <paramref name="value"/>: quotes and backslashes escaped, and so are the
+    /// characters that could end the literal or read as something else (control characters, C#'s new lines
+    /// U+0085, U+2028 and U+2029, format characters such as bidirectional overrides, lone or paired surrogates,
+    /// unassigned and private-use code points). Other characters, ASCII or not, are written as they are.
+    /// </summary>
+    public static string Str(string value)
+    {
+        var b = new StringBuilder("\"");
+        foreach (char c in value)
+        {
+            b.Append(c switch
+            {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\0' => "\\0",
+                '\a' => "\\a",
+                '\b' => "\\b",
+                '\f' => "\\f",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                '\v' => "\\v",
+                _ when NeedsEscape(c) => "\\u" + ((int)c).ToString("X4", CultureInfo.InvariantCulture),
+                _ => c.ToString(),
+            });
+        }
+        return b.Append('"').ToString();
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> (a layer name, say) for a <c>//</c> comment: the characters <see cref="Str"/>
+    /// escapes become <c>\uXXXX</c>, so that nothing can end the comment's line or upset the file's encoding.
+    /// </summary>
+    public static string Comment(string text)
+    {
+        var b = new StringBuilder(text.Length);
+        foreach (char c in text)
+            b.Append(NeedsEscape(c) ? "\\u" + ((int)c).ToString("X4", CultureInfo.InvariantCulture) : c.ToString());
+        return b.ToString();
+    }
+
+    /// <summary><paramref name="text"/> for an XML doc comment: as for <see cref="Comment"/>, and with <c>&amp;</c>,
+    /// <c>&lt;</c> and <c>&gt;</c> as entities, so that it stays well-formed XML (CS1570 otherwise).</summary>
+    public static string Doc(string text) => Comment(text).Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
+
+    private static bool NeedsEscape(char c) =>
+        char.IsControl(c) || char.IsSurrogate(c) || CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.LineSeparator
+            or UnicodeCategory.ParagraphSeparator or UnicodeCategory.Format or UnicodeCategory.OtherNotAssigned or UnicodeCategory.PrivateUse;
 
     /// <summary>A number with thousands separators, for comments and summaries.</summary>
     public static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);

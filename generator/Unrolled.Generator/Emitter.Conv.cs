@@ -37,7 +37,7 @@ internal static partial class Emitter
     {
         EmitConvKernel(w, l, plan);
         string m = Method(l);
-        w.Line($"/// <summary>{l.Name}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         w.Line($"{m}_Convolve(x, y, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws);");
         w.Close().Line();
@@ -52,10 +52,10 @@ internal static partial class Emitter
         ConvGeometry g = plan.Geometry[l.Index];
         string m = Method(l);
         int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
-        int KH = l.KernelH, KW = l.KernelW, S = l.Stride;
+        int KH = l.KernelH, KW = l.KernelW, S = g.S;
 
         // Pad and phase-split the input. Borders were zeroed when the workspace was allocated and are never written.
-        w.Line($"/// <summary>{l.Name}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {S} phase(s) per channel).</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {g.Phases} phase(s) per channel).</summary>");
         w.Open($"private static void {m}_Pad(float* x, float* P)");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Open($"for (int iy = 0; iy < {H}; iy++)");
@@ -83,7 +83,7 @@ internal static partial class Emitter
         }
 
         bool direct = g.PitchO == Wo;
-        w.Line($"/// <summary>{l.Name}: {l.Input} → {l.Output} with the given weights [{F}, {C}, {KH}, {KW}] and bias.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output} with the given weights [{F}, {C}, {KH}, {KW}] and bias.</summary>");
         w.Open($"private static void {m}_Convolve(float* x, float* y, float* wt, float* bias, float* ws)");
         w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
         w.Line($"{m}_Pad(x, P);");
@@ -111,11 +111,11 @@ internal static partial class Emitter
         ConvGeometry g = plan.Geometry[l.Index];
         string m = Method(l);
         int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
-        int S = l.Stride;
+        int S = g.S;
         string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
 
         // Backward.
-        w.Line($"/// <summary>{l.Name} backward: bias and weight gradients{(first ? "" : ", and the input gradient")}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)} backward: bias and weight gradients{(first ? "" : ", and the input gradient")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws, float* packed)");
         if (l.Activation != Act.None)
             w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(dy, y, {F * Ho * Wo}, {(int)l.Activation}, {CodeWriter.F(FusedLeakySlope)}); // dz = dy · act'(y), in place");
@@ -167,7 +167,7 @@ internal static partial class Emitter
         w.Close().Line();
         if (partials)
         {
-            w.Line($"/// <summary>{l.Name}: adds the horizontal sum of each weight's vector partial to the weight gradient and zeroes the partials.</summary>");
+            w.Line($"/// <summary>{Doc(l.Name)}: adds the horizontal sum of each weight's vector partial to the weight gradient and zeroes the partials.</summary>");
             w.Open($"private static void {m}_ReduceWeightGradient(float* g, float* ws)");
             w.Line($"float* gw = g + {wOff};");
             w.Line($"float* vp = ws + {plan.Partials};");
@@ -218,9 +218,9 @@ internal static partial class Emitter
 
     private static void EmitConvTile(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, int cv, int ft, int rt)
     {
-        int C = l.Input.C, KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, CKK = C * KK;
+        int C = l.Input.C, KH = l.KernelH, KW = l.KernelW, S = g.S, KK = KH * KW, CKK = C * KK;
         int Ho = l.Output.H;
-        w.Line($"/// <summary>{l.Name}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {v.Lanes} columns; {ft * rt * cv} accumulators.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {v.Lanes} columns; {ft * rt * cv} accumulators.</summary>");
         w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]");
         w.Open($"private static void {TileName(l, v, ft, rt, cv)}(float* P, float* wt, float* bias, float* O, int f0, int oy0, int col0)");
         for (int f = 0; f < ft; f++)
@@ -284,7 +284,7 @@ internal static partial class Emitter
     /// <summary>Weight gradient: gw[f,c,ky,kx] += Σ G[f,oy,·] · P[c, oy·S+ky, ·+kx]; all kx of a row in registers.</summary>
     private static void EmitConvWeightGrad(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, bool partials)
     {
-        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = l.Stride;
+        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = g.S;
         int kc = Math.Min(KW, v.Budget);
         int ft = Math.Max(1, Math.Min(Math.Min(F, 4), v.Budget / kc));
         // Prefer a filter count that divides F when one is nearly as large: no narrow tail tile.
@@ -353,7 +353,7 @@ internal static partial class Emitter
     /// <summary>Input gradient in the padded phase layout: D[c, oy·S+ky, ·+kx] += Σ_f w[f,c,ky,kx] · G[f,oy,·].</summary>
     private static void EmitConvInputGrad(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v)
     {
-        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, CKK = C * KK;
+        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = g.S, KK = KH * KW, CKK = C * KK;
         int cv = Math.Min(g.PitchO / v.Lanes, v.Budget);
         while ((g.PitchO / v.Lanes) % cv != 0) cv--;
         w.Line($"// {cv} vector(s) of a gradient row in registers, summed over all {F} filters");

@@ -16,7 +16,7 @@ internal static partial class Emitter
         string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
 
         // ---- forward ----
-        w.Line($"/// <summary>{l.Name}: {l.Input} → {U} for <paramref name=\"count\"/> samples (rows of x every sx floats, of y every sy); {N(l.MultiplyAdds)} multiply-adds each.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {U} for <paramref name=\"count\"/> samples (rows of x every sx floats, of y every sy); {N(l.MultiplyAdds)} multiply-adds each.</summary>");
         w.Open($"private static void {m}_Forward(float* x, int sx, float* y, int sy, int count, float* p)");
         w.Line($"float* wt = p + {wOff};");
         w.Line("int n = 0;");
@@ -78,7 +78,7 @@ internal static partial class Emitter
         w.Close().Line();
 
         // ---- backward ----
-        w.Line($"/// <summary>{l.Name} backward over <paramref name=\"count\"/> samples: dy becomes dz = dy · act'(y) in place; weight and bias gradients are added to g{(first ? "" : "; dx is written")}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)} backward over <paramref name=\"count\"/> samples: dy becomes dz = dy · act'(y) in place; weight and bias gradients are added to g{(first ? "" : "; dx is written")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g)");
         if (l.Activation != Act.None)
             w.Line($"for (int a = 0; a < count; a++) global::Unrolled.Runtime.Ops.ScaleByDerivative(dy + (long)a * sdy, y + (long)a * sy, {U}, {(int)l.Activation}, {F(FusedLeakySlope)});");

@@ -8,6 +8,8 @@ namespace Unrolled.Generator;
 /// <summary>Kernels of the layers other than Conv2D. One forward and one backward method per layer, per sample.</summary>
 internal static partial class Emitter
 {
+    /// <summary>The prefix of a layer's kernel methods, to which "_Forward" and the like are added: L{index}, a form
+    /// <see cref="GeneratedNames.IsMember"/> knows (so no network class can be named like one).</summary>
     private static string Method(LayerSpec l)
         => l.Index >= TransposedBase ? $"L{l.Index - TransposedBase}_InputGradient" : "L" + l.Index;
 
@@ -57,7 +59,9 @@ internal static partial class Emitter
         string m = Method(l);
         bool max = l.Kind == LayerKind.MaxPool2D;
         int C = l.Input.C, H = l.Input.H, W = l.Input.W, Ho = l.Output.H, Wo = l.Output.W, K = l.KernelH, S = l.Stride;
-        string divisor = l.SamePadding ? "(float)((y1 - y0) * (x1 - x0))" : F(K * K);
+        // The window's cell count overflows an int from K = 46341 on: then it is taken in 64 bits.
+        bool wide = (long)K * K > int.MaxValue;
+        string divisor = l.SamePadding ? (wide ? "(float)((long)(y1 - y0) * (x1 - x0))" : "(float)((y1 - y0) * (x1 - x0))") : F((double)K * K);
 
         void Window()
         {
@@ -67,7 +71,7 @@ internal static partial class Emitter
             w.Line("if (x0 < 0) x0 = 0;");
         }
 
-        w.Line($"/// <summary>{l.Name}: {(max ? "max" : "average")} pooling {l.Input} → {l.Output}, {K}×{K} window, stride {S}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {(max ? "max" : "average")} pooling {l.Input} → {l.Output}, {K}×{K} window, stride {S}.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         if (K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
         {
@@ -92,7 +96,7 @@ internal static partial class Emitter
         w.Close().Close().Close().Close().Line();
         }
 
-        w.Line($"/// <summary>{l.Name} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
         if (max && K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
         {
@@ -150,7 +154,7 @@ internal static partial class Emitter
             if (Wo < half) continue;
             string evens = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half)).ToString()));
             string odds = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half) + 1).ToString()));
-            string halfVec = v == VecPath.V512 ? "Vec256" : "Vec128";
+            string halfVec = v == VecPath.V512 ? VecPath.V256.Vec : VecPath.V128.Vec;
             w.Open($"if (v{v.Suffix})");
             w.Open($"for (; ox + {half} <= {Wo}; ox += {half})");
             w.Line($"{v.T} a = {Op(v, $"{v.Vec}.Load(r0 + 2 * ox)", $"{v.Vec}.Load(r1 + 2 * ox)")};");
@@ -187,8 +191,8 @@ internal static partial class Emitter
             if (Wo < half) continue;
             string Each(Func<int, string> f) => string.Join(", ", Enumerable.Range(0, lanes).Select(f));
             string intVec = $"global::System.Runtime.Intrinsics.Vector{lanes * 32}<int>";
-            string halfVec = v == VecPath.V512 ? "Vec256" : v == VecPath.V256 ? "Vec128" : "global::System.Runtime.Intrinsics.Vector64";
-            string halfZero = v == VecPath.V512 ? "Vec256F.Zero" : v == VecPath.V256 ? "Vec128F.Zero" : "global::System.Runtime.Intrinsics.Vector64<float>.Zero";
+            string halfVec = v == VecPath.V512 ? VecPath.V256.Vec : v == VecPath.V256 ? VecPath.V128.Vec : "global::System.Runtime.Intrinsics.Vector64";
+            string halfZero = (v == VecPath.V512 ? VecPath.V256.T : v == VecPath.V256 ? VecPath.V128.T : "global::System.Runtime.Intrinsics.Vector64<float>") + ".Zero";
             w.Open($"if (v{v.Suffix})");
             w.Line($"{v.T} oddLanes = {v.Vec}.AsSingle({v.Vec}.Create({Each(i => i % 2 == 1 ? "-1" : "0")}));");
             w.Line($"{intVec} pair = {v.Vec}.Create({Each(i => (i / 2).ToString())}), even = {v.Vec}.Create({Each(i => (i & ~1).ToString())}), partner = {v.Vec}.Create({Each(i => (i ^ 1).ToString())});");
@@ -218,7 +222,7 @@ internal static partial class Emitter
     {
         string m = Method(l);
         int C = l.Input.C, HW = l.Input.H * l.Input.W;
-        w.Line($"/// <summary>{l.Name}: mean over {l.Input.H}×{l.Input.W} of each of {C} channels.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: mean over {l.Input.H}×{l.Input.W} of each of {C} channels.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         w.Line($"for (int c = 0; c < {C}; c++) y[c] = global::System.Numerics.Tensors.TensorPrimitives.Sum(new global::System.ReadOnlySpan<float>(x + c * {HW}, {HW})) / {F(HW)};");
         w.Close().Line();
@@ -231,7 +235,7 @@ internal static partial class Emitter
     {
         string m = Method(l);
         int n = l.Input.Size;
-        w.Line($"/// <summary>{l.Name}: {what}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {what}.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         w.Line($"global::System.Buffer.MemoryCopy(x, y, {n} * sizeof(float), {n} * sizeof(float));");
         w.Close().Line();
@@ -245,7 +249,7 @@ internal static partial class Emitter
         string m = Method(l);
         int n = l.Input.Size;
         EmitCopyLayer(w, l, $"dropout p = {l.P.ToString(System.Globalization.CultureInfo.InvariantCulture)}; identity at inference");
-        w.Line($"/// <summary>{l.Name} in training: y = x · mask, the mask holding 0 or 1/(1 − p).</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)} in training: y = x · mask, the mask holding 0 or 1/(1 − p).</summary>");
         w.Open($"private static void {m}_TrainForward(float* x, float* y, float* mask)");
         w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(y, {n}));");
         w.Close().Line();
@@ -260,7 +264,7 @@ internal static partial class Emitter
         int n = l.Input.Size;
         string span(string p) => $"new global::System.Span<float>({p}, {n})";
         string ro(string p) => $"new global::System.ReadOnlySpan<float>({p}, {n})";
-        w.Line($"/// <summary>{l.Name}: {l.Kind} over {n} values.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {l.Kind} over {n} values.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         switch (l.Kind)
         {
@@ -299,7 +303,7 @@ internal static partial class Emitter
     {
         string m = Method(l);
         int n = l.Input.Size;
-        w.Line($"/// <summary>{l.Name}: softmax over {n} features.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: softmax over {n} features.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         w.Line($"global::System.Numerics.Tensors.TensorPrimitives.SoftMax(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.Span<float>(y, {n}));");
         w.Close().Line();
@@ -317,7 +321,7 @@ internal static partial class Emitter
         int C = l.Input.C, HW = l.Input.H * l.Input.W, n = l.LrnSize;
         int lo = n / 2, hi = (n - 1) / 2;
         string alphaN = D(l.Alpha / n);
-        w.Line($"/// <summary>{l.Name}: LRN over {n} channels (c − {lo} … c + {hi}), α = {D(l.Alpha)}, β = {D(l.Beta)}, k = {D(l.K)}.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: LRN over {n} channels (c − {lo} … c + {hi}), α = {D(l.Alpha)}, β = {D(l.Beta)}, k = {D(l.K)}.</summary>");
         w.Open($"private static void {m}_Scale(float* x, float* s)");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"int j0 = global::System.Math.Max(0, c - {lo}), j1 = global::System.Math.Min({C - 1}, c + {hi});");
@@ -356,7 +360,7 @@ internal static partial class Emitter
         bool vec = HW >= 16;
         string Affine() => vec ? $"global::Unrolled.Runtime.Ops.ScaleShift(x + c * {HW}, y + c * {HW}, {HW}, scale, shift);"
                                : $"for (int i = 0; i < {HW}; i++) y[c * {HW} + i] = x[c * {HW} + i] * scale + shift;";
-        w.Line($"/// <summary>{l.Name}: batch norm over {C} channel(s) of {HW} value(s); inference uses the running statistics.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: batch norm over {C} channel(s) of {HW} value(s); inference uses the running statistics.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* buf)");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float scale = p[{l.WeightOffset} + c] / global::System.MathF.Sqrt(buf[{var} + c] + 1e-5f);");

@@ -59,11 +59,6 @@ internal static class Parser
         _ => "softmax",
     };
 
-    /// <summary>The public members the generator adds to every network: a class of the same name cannot have them (CS0542).</summary>
-    private static readonly ImmutableHashSet<string> GeneratedMemberNames = ImmutableHashSet.Create(StringComparer.Ordinal,
-        "InputSize", "OutputSize", "ParameterCount", "Summary", "Loss", "Parameters", "Gradients", "Buffers", "Counters", "Tensors",
-        "MaxDegreeOfParallelism", "Forward", "ComputeGradients", "TrainStep");
-
     private const int SamePadding = int.MinValue;
     private const long MaxElements = 1L << 28; // per buffer: keeps every workspace well inside an int-indexed array
 
@@ -103,8 +98,11 @@ internal static class Parser
         else if (type.IsFileLocal) Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "is file-local; the generated part, in another file, would be another class");
         else if (type.DeclaringSyntaxReferences.Any(r => r.GetSyntax(ct) is TypeDeclarationSyntax { ParameterList: not null }))
             Report(Diagnostics.UnsupportedClass, classLocation, type.Name, "has a primary constructor; the generated constructor (int seed = 0) cannot chain to it");
-        else if (GeneratedMemberNames.Contains(type.Name))
+        // A class cannot have a member named like itself (CS0542): the generated part declares the names of GeneratedNames.
+        else if (GeneratedNames.Public.Contains(type.Name))
             Report(Diagnostics.UnsupportedClass, classLocation, type.Name, Inv($"has the name of the member '{type.Name}' that every network has; rename the class"));
+        else if (GeneratedNames.IsMember(type.Name))
+            Report(Diagnostics.UnsupportedClass, classLocation, type.Name, Inv($"has the name of the private member '{type.Name}' that the generated code declares; rename the class"));
         if (diagnostics.Count > 0) return Fail();
 
         // Input shape and loss.
@@ -193,6 +191,11 @@ internal static class Parser
                 Report(Diagnostics.TooLarge, where, type.Name, Inv($"{name} produces {(long)shape.C * shape.H * shape.W} values per sample and the network has {parameters} parameters so far; at most {MaxElements} of each are supported"));
                 shapeBroken = true;
             }
+            else if (WorkspaceProblem(layers, name) is { } problem)
+            {
+                Report(Diagnostics.TooLarge, where, type.Name, problem);
+                shapeBroken = true;
+            }
         }
 
         if (!shapeBroken)
@@ -215,11 +218,33 @@ internal static class Parser
         if (diagnostics.Any(d => Diagnostics.ById(d.Id).DefaultSeverity == DiagnosticSeverity.Error) || shapeBroken)
             return Fail();
 
-        string? ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
+        // The namespace's names as declared (without '@'): the emitter writes each as an identifier.
+        var segments = new List<string>();
+        for (INamespaceSymbol n = type.ContainingNamespace; !n.IsGlobalNamespace; n = n.ContainingNamespace) segments.Insert(0, n.Name);
+        string? ns = segments.Count == 0 ? null : string.Join(".", segments);
         string accessibility = type.DeclaredAccessibility == Accessibility.Public ? "public" : "internal";
         var spec = new NetworkSpec(ns, type.Name, accessibility, input, loss, layers.ToEquatableArray(), parameters, buffers, counters);
         return new ParseResult(spec, diagnostics.ToEquatableArray(), hintName, networkLocation);
     }
+
+    /// <summary>
+    /// The generated code's own buffers for <paramref name="layers"/> (the network so far, ending with
+    /// <paramref name="name"/>) must each fit one .NET array: the per-thread workspace, whose convolution buffers
+    /// (the padded, stride-phase input; the output at a row pitch of 16) can be much larger than the tensors, and the
+    /// activations training saves per sample. Checked after every layer, so the first layer at which the network so
+    /// far no longer fits is the one reported. Null when they fit.
+    /// </summary>
+    private static string? WorkspaceProblem(IReadOnlyList<LayerSpec> layers, string name)
+    {
+        var plan = new WorkspacePlan(layers);
+        if (plan.Size > WorkspacePlan.MaxFloats)
+            return Inv($"{name}: the layers up to {name} need a workspace of {Floats(plan.Size)} per thread (the largest convolution buffer, a padded input split into stride phases or an output with rows padded to 16 floats, takes {Floats(plan.LargestConvBuffer)}); one .NET array holds at most {WorkspacePlan.MaxFloats} floats");
+        if (plan.ActivationFloatsPerSample > WorkspacePlan.MaxFloats)
+            return Inv($"{name}: training would keep {Floats(plan.ActivationFloatsPerSample)} of layer outputs per sample (each rounded up to 16 floats); one .NET array holds at most {WorkspacePlan.MaxFloats} floats");
+        return null;
+    }
+
+    private static string Floats(long count) => count >= Saturating.Max ? Inv($"more than {Saturating.Max} floats") : Inv($"{count} floats");
 
     private delegate void Reporter(DiagnosticDescriptor descriptor, LocationInfo? where, params object[] args);
 

@@ -10,35 +10,56 @@ namespace Unrolled.Generator;
 /// so that every kernel read is a contiguous vector load whatever the stride.
 /// Element (c, row, col) of the padded input lives at c·Plane + (col % S)·Phase + row·PitchP + col / S.
 /// Output rows are computed PitchO columns wide (a multiple of 16), so every store is a whole vector.
+/// Sizes are computed in 64 bits: the parser rejects (UNR0016) a network whose workspace would not fit one array,
+/// so the emitter only ever sees sizes that fit an int.
 /// </summary>
 internal sealed class ConvGeometry
 {
     public ConvGeometry(LayerSpec l)
     {
-        S = l.Stride;
         Hp = l.Input.H + l.PadTop + l.PadBottom;
         Wp = l.Input.W + l.PadLeft + l.PadRight;
-        PitchO = RoundUp(l.Output.W, 16);
-        PitchP = RoundUp(Math.Max(PitchO + (l.KernelW - 1) / S, (Wp + S - 1) / S), 4);
-        Phase = Hp * PitchP;
-        Plane = S * Phase;
-        PhaseSize = l.Input.C * Plane;
-        OutSize = l.Output.C * l.Output.H * PitchO;
+        // A stride beyond the padded extent reads exactly what a stride equal to it reads: the output is one row (or
+        // column) there, whose window starts at 0. So the layout uses at most that stride, and never more phases than
+        // padded columns: its size does not grow with the declared stride.
+        S = (int)Math.Min(l.Stride, Math.Max(Hp, Wp));
+        Phases = Math.Min(S, Wp);
+        PitchO = (int)RoundUp(l.Output.W, 16);
+        PitchP = (int)RoundUp(Math.Max(PitchO + (l.KernelW - 1) / S, ((long)Wp + S - 1) / S), 4);
+        // Saturating: the parser checks these sizes for declarations of any size (the padding alone may be 2^28).
+        Phase = Saturating.Mul(Hp, PitchP);
+        Plane = Saturating.Mul(Phases, Phase);
+        PhaseSize = Saturating.Mul(l.Input.C, Plane);
+        OutSize = Saturating.Mul(Saturating.Mul(l.Output.C, l.Output.H), PitchO);
     }
 
+    /// <summary>The stride the layout is built for: the declared one, or the padded extent when that is smaller.</summary>
     public int S { get; }
+    /// <summary>Stride phases stored per channel: min(S, Wp).</summary>
+    public int Phases { get; }
     public int Hp { get; }
     public int Wp { get; }
     public int PitchO { get; }
     public int PitchP { get; }
-    public int Phase { get; }
-    public int Plane { get; }
+    public long Phase { get; }
+    public long Plane { get; }
     /// <summary>Floats of the padded, phase-split input.</summary>
-    public int PhaseSize { get; }
+    public long PhaseSize { get; }
     /// <summary>Floats of the output computed with row pitch PitchO.</summary>
-    public int OutSize { get; }
+    public long OutSize { get; }
 
     public static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+    public static long RoundUp(long value, long multiple) => (value + multiple - 1) / multiple * multiple;
+}
+
+/// <summary>Size arithmetic that stops at <see cref="Max"/> (2^60, a multiple of 16) instead of overflowing.</summary>
+internal static class Saturating
+{
+    public const long Max = 1L << 60;
+
+    public static long Mul(long a, long b) => a == 0 || b == 0 ? 0 : a > Max / b ? Max : Math.Min(a * b, Max);
+
+    public static long Add(long a, long b) => Math.Min(a + b, Max); // both ≤ Max: no overflow
 }
 
 /// <summary>One vector width the emitter writes a kernel for.</summary>
@@ -50,10 +71,11 @@ internal sealed class VecPath
     }
 
     public string Suffix { get; }
-    /// <summary>The static class alias (Vec512 …) declared at the top of the generated file.</summary>
+    /// <summary>The static vector class (Vector512 …), fully qualified: the generated file declares no using aliases,
+    /// which a class or namespace of the user's named like them would shadow.</summary>
     public string Vec { get; }
-    /// <summary>The vector type.</summary>
-    public string T => Vec + "F";
+    /// <summary>The vector type, fully qualified.</summary>
+    public string T => Vec + "<float>";
     public int Lanes { get; }
     /// <summary>Accumulator registers a tile may hold.</summary>
     public int Budget { get; }
@@ -70,33 +92,42 @@ internal sealed class VecPath
     /// <summary>Stores vector <paramref name="value"/> at pointer <paramref name="at"/>.</summary>
     public string Store(string value, string at) => $"{Vec}.Store({value}, {at});";
 
-    public static readonly VecPath V512 = new("512", "Vec512", 16, 24, "global::Unrolled.Kernels.Use512");
-    public static readonly VecPath V256 = new("256", "Vec256", 8, 12, "global::Unrolled.Kernels.Use256");
-    public static readonly VecPath V128 = new("128", "Vec128", 4, 12, "true");
+    public static readonly VecPath V512 = new("512", "global::System.Runtime.Intrinsics.Vector512", 16, 24, "global::Unrolled.Kernels.Use512");
+    public static readonly VecPath V256 = new("256", "global::System.Runtime.Intrinsics.Vector256", 8, 12, "global::Unrolled.Kernels.Use256");
+    public static readonly VecPath V128 = new("128", "global::System.Runtime.Intrinsics.Vector128", 4, 12, "true");
     public static readonly VecPath[] All = { V512, V256, V128 };
 }
 
 /// <summary>
 /// The per-chunk workspace: one region per purpose, at constant offsets (multiples of 16 floats).
 /// Conv phase buffers are per layer because their zero borders are written once, when allocated.
+/// Computed in 64 bits for any list of layers, so that the parser can check each prefix of a network against
+/// <see cref="MaxFloats"/> before the emitter relies on every offset fitting an int.
 /// </summary>
 internal sealed class WorkspacePlan
 {
-    public WorkspacePlan(NetworkSpec net)
+    /// <summary>The most floats one workspace (an AlignedBuffer: a .NET array, less 16 floats of alignment) can hold.
+    /// Also the limit on the saved activations of one sample in training.</summary>
+    public const long MaxFloats = 0x7FFFFFC7 - 16;
+
+    public WorkspacePlan(NetworkSpec net) : this(net.Layers) { }
+
+    public WorkspacePlan(IEnumerable<LayerSpec> layers)
     {
-        int offset = 0;
-        int Take(int size)
+        long offset = 0;
+        long Take(long size)
         {
-            int at = offset;
-            offset += ConvGeometry.RoundUp(Math.Max(size, 1), 16);
+            long at = offset;
+            offset = Saturating.Add(offset, ConvGeometry.RoundUp(Math.Max(size, 1), 16));
             return at;
         }
 
-        int maxAct = 1, maxOut = 1, maxPhase = 1, maxChannels = 1;
-        foreach (LayerSpec l in net.Layers)
+        long maxAct = 1, maxOut = 1, maxPhase = 1;
+        var list = layers.ToList();
+        foreach (LayerSpec l in list)
         {
             maxAct = Math.Max(maxAct, l.Output.Size);
-            maxChannels = Math.Max(maxChannels, Math.Max(l.Input.C, l.Output.C));
+            ActivationFloatsPerSample = Saturating.Add(ActivationFloatsPerSample, ConvGeometry.RoundUp((long)l.Output.Size, 16));
             if (l.Kind == LayerKind.Conv2D)
             {
                 var specs = new List<LayerSpec> { l };
@@ -116,21 +147,22 @@ internal sealed class WorkspacePlan
                 }
             }
         }
-        ActStride = ConvGeometry.RoundUp(maxAct, 16);
-        Block = Math.Max(1, Math.Min(16, (1 << 22) / ActStride));
-        Ping = Take(Block * ActStride);
-        Pong = Take(Block * ActStride);
+        ActStride = (int)ConvGeometry.RoundUp(maxAct, 16);
+        Block = (int)Math.Max(1, Math.Min(16, (1 << 22) / (long)ActStride));
+        Ping = Take((long)Block * ActStride);
+        Pong = Take((long)Block * ActStride);
         foreach (int index in Geometry.Keys.OrderBy(k => k))
             PhaseOffset[index] = Take(Geometry[index].PhaseSize);
         Tile = Take(maxOut);
         Grad = Take(maxOut);
         GradPhase = Take(maxPhase);
         Lrn = Take(maxAct);
-        int maxPartials = 0;
-        foreach (LayerSpec l in net.Layers)
+        long maxPartials = 0;
+        foreach (LayerSpec l in list)
             if (UsesVectorPartials(l)) maxPartials = Math.Max(maxPartials, PartialFloats(l));
         Partials = Take(maxPartials);
         Size = offset;
+        LargestConvBuffer = Geometry.Values.Select(g => Math.Max(g.PhaseSize, g.OutSize)).DefaultIfEmpty(0).Max();
     }
 
     public Dictionary<int, ConvGeometry> Geometry { get; } = new();
@@ -139,26 +171,32 @@ internal sealed class WorkspacePlan
     /// <summary>Where each such layer's packed weights start in the network's packed-weight array.</summary>
     public Dictionary<int, int> PackedOffset { get; } = new();
     public int PackedSize { get; }
-    public Dictionary<int, int> PhaseOffset { get; } = new();
+    public Dictionary<int, long> PhaseOffset { get; } = new();
     /// <summary>Samples inference takes through a layer together (so dense weights serve several samples per load).</summary>
     public int Block { get; }
     /// <summary>Floats between samples in the Ping and Pong buffers.</summary>
     public int ActStride { get; }
-    public int Ping { get; }
-    public int Pong { get; }
+    public long Ping { get; }
+    public long Pong { get; }
     /// <summary>A conv output computed at pitch PitchO before it is compacted to the public layout.</summary>
-    public int Tile { get; }
+    public long Tile { get; }
     /// <summary>A conv's output gradient at pitch PitchO, tails zero.</summary>
-    public int Grad { get; }
+    public long Grad { get; }
     /// <summary>A conv's input gradient in the padded phase layout.</summary>
-    public int GradPhase { get; }
+    public long GradPhase { get; }
     /// <summary>LRN's per-element scale, kept between the two halves of its backward pass.</summary>
-    public int Lrn { get; }
+    public long Lrn { get; }
     /// <summary>
     /// Vector partial sums of one convolution's weight gradient, kept across all samples of a chunk and
     /// reduced once at its end (zero between layers), instead of a horizontal sum per sample and kernel tap.
     /// </summary>
-    public int Partials { get; }
+    public long Partials { get; }
+    /// <summary>Floats of the whole workspace.</summary>
+    public long Size { get; }
+    /// <summary>The largest phase-split input or pitched output of a convolution (for messages).</summary>
+    public long LargestConvBuffer { get; }
+    /// <summary>Floats training saves per sample: every layer's output, each rounded up to 16.</summary>
+    public long ActivationFloatsPerSample { get; }
 
     /// <summary>Floats of vector partials for a layer: one widest vector per weight.</summary>
     public static int PartialFloats(LayerSpec l) => l.WeightCount * 16;
@@ -168,6 +206,5 @@ internal sealed class WorkspacePlan
     /// stay small enough for the L2 cache (at most 256 KB). Larger layers have larger outputs, so their
     /// horizontal sums are amortised over more multiply-adds anyway.
     /// </summary>
-    public static bool UsesVectorPartials(LayerSpec l) => l.Kind == LayerKind.Conv2D && PartialFloats(l) <= 65536;
-    public int Size { get; }
+    public static bool UsesVectorPartials(LayerSpec l) => l.Kind == LayerKind.Conv2D && (long)l.WeightCount * 16 <= 65536;
 }

@@ -293,6 +293,15 @@ public class DiagnosticTests
         "The network class 'Net' has a primary constructor; the generated constructor (int seed = 0) cannot chain to it")]
     [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|Forward|} { }",
         "The network class 'Forward' has the name of the member 'Forward' that every network has; rename the class")]
+    // Private members of the generated code too (CS0542 otherwise), the layer kernels' among them.
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|Run|} { }",
+        "The network class 'Run' has the name of the private member 'Run' that the generated code declares; rename the class")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|_parameters|} { }",
+        "The network class '_parameters' has the name of the private member '_parameters' that the generated code declares; rename the class")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|L0_Forward|} { }",
+        "The network class 'L0_Forward' has the name of the private member 'L0_Forward' that the generated code declares; rename the class")]
+    [InlineData("[Network(3, 8, 8)] [Dense(2)]\npublic partial class {|L100000_InputGradient_Convolve|} { }",
+        "The network class 'L100000_InputGradient_Convolve' has the name of the private member 'L100000_InputGradient_Convolve' that the generated code declares; rename the class")]
     public void UNR0013_unsupported_network_classes(string declarations, string message)
         => AssertError(File(declarations), "UNR0013", message);
 
@@ -369,6 +378,15 @@ public class DiagnosticTests
         "The network 'Net' is too large: conv1: the output would be 300×1000×1000, more values than supported (268435456)")]
     [InlineData("[Network(1, 100, 100)] [{|Dense(30000)|}]",
         "The network 'Net' is too large: dense1: 30000 units × 10000 inputs would bring the parameter count to 300030000, more than supported (268435456)")]
+    // The generated code's own buffers: a convolution's padded, stride-phase input (here a padding of 99996 with a
+    // stride of 100000: 100000 phases of 200001 rows of 16 floats), an output computed 16 floats a row (a 16×2^24×1
+    // output takes 2^32 floats so), and the layer outputs training keeps per sample (eight of 2^28 floats).
+    [InlineData("[Network(1, 9, 9, Loss = Loss.MeanSquaredError)] [{|Conv2D(1, 1, Stride = 100000, Padding = 99996)|}]",
+        "The network 'Net' is too large: conv1: the layers up to conv1 need a workspace of 640003200640 floats per thread (the largest convolution buffer, a padded input split into stride phases or an output with rows padded to 16 floats, takes 320001600000 floats); one .NET array holds at most 2147483575 floats")]
+    [InlineData("[Network(1, 16777216, 1, Loss = Loss.MeanSquaredError)] [{|Conv2D(16, 1)|}]",
+        "The network 'Net' is too large: conv1: the layers up to conv1 need a workspace of 9932112128 floats per thread (the largest convolution buffer, a padded input split into stride phases or an output with rows padded to 16 floats, takes 4294967296 floats); one .NET array holds at most 2147483575 floats")]
+    [InlineData("[Network(1, 16384, 16384, Loss = Loss.MeanSquaredError)] [ReLU] [ReLU] [ReLU] [ReLU] [ReLU] [ReLU] [ReLU] [{|ReLU|}] [ReLU]",
+        "The network 'Net' is too large: relu8: training would keep 2147483648 floats of layer outputs per sample (each rounded up to 16 floats); one .NET array holds at most 2147483575 floats")]
     public void UNR0016_networks_too_large(string attributes, string message)
         => AssertError(Declare(attributes), "UNR0016", message);
 
@@ -419,6 +437,7 @@ public class ValidNetworkTests
         { "pool padding of exactly half the window", "[Network(3, 7, 7)] [MaxPool2D(3, Padding = 1)] [AvgPool2D(2, Stride = 1, Padding = 1)] [Dense(2)]" },
         { "dropout p = 0", "[Network(3, 8, 8)] [Dropout(0)] [Dense(2)]" },
         { "every layer kind", "[Network(3, 16, 16)] [Conv2D(8, 3, 5, Padding = 1, Bias = false, Activation = Activation.LeakyReLU)] [LocalResponseNorm(3)] [AvgPool2D(2)] [BatchNorm] [Tanh] [MaxPool2D(2, Padding = Padding.Same)] [Sigmoid] [Conv2D(4, 1, Activation = Activation.Sigmoid)] [GlobalAvgPool2D] [BatchNorm] [Dense(6, Activation = Activation.Tanh)] [LeakyReLU(0.2)] [Dropout(0.5)] [Flatten] [Dense(3, Bias = false)] [ReLU] [Softmax]" },
+        { "strides beyond the input", "[Network(2, 5, 5, Loss = Loss.MeanSquaredError)] [ReLU] [Conv2D(3, 5, Stride = int.MaxValue)] [Conv2D(2, 1, Stride = 100000)] [MaxPool2D(1, Stride = int.MaxValue)] [AvgPool2D(1, Stride = int.MaxValue)]" },
         { "explicit names", "[Network(1, 8, 8)] [Conv2D(4, 3, Name = \"features\")] [Dense(10, Name = \"classifier\")]" },
     };
 

@@ -41,6 +41,8 @@ public sealed class Expectation
     public long Cost { get; set; }
     /// <summary>The largest per-sample tensor: the input, any layer's output, or the parameters.</summary>
     public long LargestTensor { get; set; }
+    /// <summary>Floats of the generated code's per-thread workspace (see <see cref="FuzzOracle"/>).</summary>
+    public long Workspace { get; set; }
     /// <summary>The state_dict keys of an accepted network, in order (LAYERS.md, "Names and weight files").</summary>
     public List<string> TensorNames { get; } = new();
 
@@ -74,6 +76,10 @@ public static class FuzzOracle
     /// the number its messages quote).</summary>
     public const long MaxElements = 1L << 28;
 
+    /// <summary>The most floats one of the generated code's own buffers may take (UNR0016): what one .NET array holds
+    /// (Array.MaxLength), less the 16 floats the runtime's aligned buffer keeps for alignment.</summary>
+    public const long MaxFloats = 0x7FFFFFC7 - 16;
+
     private const int Same = Padding.Same;
 
     /// <summary>The public members the README says the generator adds to a network class (and INetwork.Loss).</summary>
@@ -82,6 +88,19 @@ public static class FuzzOracle
         "InputSize", "OutputSize", "ParameterCount", "Summary", "Parameters", "Gradients", "Buffers", "Counters", "Tensors",
         "Forward", "ComputeGradients", "TrainStep", "MaxDegreeOfParallelism", "Loss",
     };
+
+    /// <summary>Private members of the generated code that the fuzzer uses as class names (a class cannot be named
+    /// like one of its members, so UNR0013); layer kernels are L{index}_…. GeneratorMemberNameTests checks the
+    /// generator's full list against what it emits.</summary>
+    public static readonly IReadOnlySet<string> PrivateMembers = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Run", "Train", "Act", "Grad", "Workspace", "CheckBatch", "InferChunk", "ChunkCount", "ChunkRange", "EnsureWorkspaces",
+        "EnsureTraining", "ActStride", "BatchNormStats", "WorkspaceSize", "_parameters", "s_tensors", "_x",
+    };
+
+    /// <summary>Is <paramref name="name"/> (as declared, without '@') the name of a member of the generated code?</summary>
+    public static bool IsGeneratedMember(string name) =>
+        GeneratedMembers.Contains(name) || PrivateMembers.Contains(name) || System.Text.RegularExpressions.Regex.IsMatch(name, "^L[0-9]+_");
 
     /// <summary>A per-sample shape in 64 bits: a vector of <see cref="C"/> features when <see cref="H"/> is 0.</summary>
     private readonly record struct Dims(long C, long H, long W)
@@ -103,7 +122,7 @@ public static class FuzzOracle
         if (decl.Form == ClassForm.NotPartial) e.Add(Expectation.ClassTarget, "UNR0001");
         if (decl.Form is ClassForm.Static or ClassForm.Generic or ClassForm.Nested or ClassForm.Derived or ClassForm.Record
                 or ClassForm.FileLocal or ClassForm.PrimaryConstructor
-            || decl.ClassName is { } className && GeneratedMembers.Contains(className))
+            || decl.ClassName is { } className && IsGeneratedMember(className))
             e.Add(Expectation.ClassTarget, "UNR0013");
         if (!e.Accepted) return e;
 
@@ -148,13 +167,20 @@ public static class FuzzOracle
         Dims shape = input;
         long parameters = 0, cost = 0, largest = input.Size;
         bool broken = false;
+        var workspace = new Workspace();
         for (int i = 0; i < decl.Layers.Count; i++)
         {
             var problems = new SortedSet<string>();
             bool warns = false;
-            Dims? output = Step(decl.Layers[i], shape, parameters, problems, ref warns, ref parameters, ref cost);
+            Dims? output = Step(decl.Layers[i], i, shape, parameters, problems, ref warns, ref parameters, ref cost, workspace);
             if (output is { } o && problems.Count == 0 && (o.Size > MaxElements || parameters > MaxElements))
                 problems.Add("UNR0016");
+            else if (output is { } fitted && problems.Count == 0)
+            {
+                // The generated code's own buffers for the network so far must each fit one array.
+                workspace.AddOutput(fitted.Size);
+                if (workspace.Size > MaxFloats || workspace.Activations > MaxFloats) problems.Add("UNR0016");
+            }
             if (problems.Count > 0)
             {
                 e.Add(i, problems.ToArray());
@@ -180,13 +206,14 @@ public static class FuzzOracle
         e.ParameterCount = parameters;
         e.Cost = cost;
         e.LargestTensor = Math.Max(largest, parameters);
+        e.Workspace = workspace.Size;
         return e;
     }
 
     /// <summary>One layer on <paramref name="input"/>: its output shape, or null with the problems found (every
     /// rule it breaks that can be told from the shape). Adds its parameters and work to the running totals.</summary>
-    private static Dims? Step(FuzzLayer layer, Dims input, long parametersBefore, SortedSet<string> problems, ref bool warns,
-        ref long parameters, ref long cost)
+    private static Dims? Step(FuzzLayer layer, int index, Dims input, long parametersBefore, SortedSet<string> problems, ref bool warns,
+        ref long parameters, ref long cost, Workspace workspace)
     {
         bool ActivationValid() => layer.Activation is null or (>= 0 and <= 4);
         switch (layer.Kind)
@@ -204,13 +231,19 @@ public static class FuzzOracle
                 bool windowDefined = !input.IsVector && kh > 0 && kw > 0 && stride > 0 && (pad >= 0 || pad == Same);
                 var window = windowDefined ? Window(input, kh, kw, stride, pad, problems, ref warns) : null;
                 if (problems.Count > 0 || window is not { } fitted) return null;
-                var (ho, wo) = fitted;
+                var (ho, wo, pt, pb, pl, pr) = fitted;
                 long weights = Mul(filters, input.C, kh, kw);
                 if (filters * ho * wo > MaxElements || parametersBefore + weights + filters > MaxElements)
                 {
                     problems.Add("UNR0016");
                     return null;
                 }
+                workspace.AddConv(input.C, input.H, input.W, filters, ho, wo, kh, kw, stride, pt, pb, pl, pr);
+                // After the first layer, a stride-1 convolution whose padding is at most K − 1 gets its input gradient
+                // as a second convolution: of the output gradient with the flipped kernel, padded by K − 1 − p.
+                if (index > 0 && stride == 1 && Math.Max(pt, pb) <= kh - 1 && Math.Max(pl, pr) <= kw - 1)
+                    workspace.AddConv(filters, ho, wo, input.C, input.H, input.W, kh, kw, 1, kh - 1 - pt, kh - 1 - pb, kw - 1 - pl, kw - 1 - pr);
+                if (weights * 16 <= 65536) workspace.Partials = Math.Max(workspace.Partials, weights * 16);
                 parameters += weights + (layer.Bias ?? true ? filters : 0);
                 cost = Add(cost, Mul(filters, ho, wo, input.C, kh, kw));
                 return new Dims(filters, ho, wo);
@@ -241,7 +274,7 @@ public static class FuzzOracle
                 else if (pad != Same && size > 0 && pad > size / 2) problems.Add("UNR0004");
                 if (problems.Count > 0) return null;
                 if (Window(input, size, size, stride, pad, problems, ref warns) is not { } fitted) return null;
-                var (ho, wo) = fitted;
+                var (ho, wo, _, _, _, _) = fitted;
                 cost = Add(cost, Mul(input.C, ho, wo, size, size));
                 return new Dims(input.C, ho, wo);
             }
@@ -299,8 +332,9 @@ public static class FuzzOracle
     private static long Add(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
 
     /// <summary>A window of kh × kw over the input with the stride and padding (LAYERS.md, Conv2D row): the
-    /// output height and width, or null with UNR0005 (it does not fit) or UNR0016 (too large).</summary>
-    private static (long Height, long Width)? Window(Dims input, long kh, long kw, long stride, int pad, SortedSet<string> problems, ref bool warns)
+    /// output height and width and the padding on each side, or null with UNR0005 (it does not fit) or UNR0016
+    /// (too large).</summary>
+    private static (long Height, long Width, long Top, long Bottom, long Left, long Right)? Window(Dims input, long kh, long kw, long stride, int pad, SortedSet<string> problems, ref bool warns)
     {
         if (pad == Same)
         {
@@ -311,7 +345,7 @@ public static class FuzzOracle
                 problems.Add("UNR0016");
                 return null;
             }
-            return (ho, wo);
+            return (ho, wo, th / 2, th - th / 2, tw / 2, tw - tw / 2);
         }
         if (pad > MaxElements)
         {
@@ -331,6 +365,61 @@ public static class FuzzOracle
             problems.Add("UNR0016");
             return null;
         }
-        return (outH, outW);
+        return (outH, outW, pad, pad, pad, pad);
+    }
+
+    /// <summary>
+    /// The generated code's per-thread workspace and per-sample training storage for a network so far, as Plan.cs
+    /// lays them out: each convolution keeps its input zero-padded and split into stride phases (at most
+    /// min(S, padded width) phases, S being the stride capped at the larger padded side, since a longer stride reads
+    /// the same single window), each phase Hp rows of PitchP floats; its output is computed with rows rounded up to
+    /// 16 floats. UNR0016 is due on the first layer at which either no longer fits one array.
+    /// </summary>
+    private sealed class Workspace
+    {
+        private long _maxActivation = 1, _maxOutput = 1, _maxPhase = 1, _phases;
+
+        /// <summary>Floats of vector partials of the largest weight gradient that keeps them (at most 65536).</summary>
+        public long Partials { get; set; }
+
+        /// <summary>Floats of layer outputs training keeps per sample, each rounded up to 16.</summary>
+        public long Activations { get; private set; }
+
+        public void AddOutput(long size)
+        {
+            _maxActivation = Math.Max(_maxActivation, size);
+            Activations = Add(Activations, RoundUp(size, 16));
+        }
+
+        public void AddConv(long c, long h, long w, long f, long ho, long wo, long kh, long kw, long stride,
+            long top, long bottom, long left, long right)
+        {
+            long hp = h + top + bottom, wp = w + left + right;
+            long s = Math.Min(stride, Math.Max(hp, wp));
+            long pitchOut = RoundUp(wo, 16);
+            long pitchIn = RoundUp(Math.Max(pitchOut + (kw - 1) / s, (wp + s - 1) / s), 4);
+            long phaseSize = Mul(c, Math.Min(s, wp), hp, pitchIn);
+            _phases = Add(_phases, Region(phaseSize));
+            _maxPhase = Math.Max(_maxPhase, phaseSize);
+            _maxOutput = Math.Max(_maxOutput, Mul(f, ho, pitchOut));
+        }
+
+        /// <summary>Inference's two activation buffers (a block of up to 16 samples), every phase buffer, the
+        /// output tile and gradient, the input gradient, LRN's scale and the vector partials.</summary>
+        public long Size
+        {
+            get
+            {
+                long stride = RoundUp(_maxActivation, 16);
+                long block = Math.Max(1, Math.Min(16, (1 << 22) / stride));
+                long ping = Region(block * stride);
+                return new[] { ping, ping, _phases, Region(_maxOutput), Region(_maxOutput), Region(_maxPhase), Region(_maxActivation), Region(Partials) }
+                    .Aggregate(0L, Add);
+            }
+        }
+
+        private static long Region(long floats) => RoundUp(Math.Max(floats, 1), 16);
+
+        private static long RoundUp(long value, long multiple) => value >= long.MaxValue - multiple ? long.MaxValue : (value + multiple - 1) / multiple * multiple;
     }
 }
