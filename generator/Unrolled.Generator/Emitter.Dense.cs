@@ -22,7 +22,7 @@ internal static partial class Emitter
         w.Line("int n = 0;");
         EmitPathSwitch(w, v =>
         {
-            int nt = DenseSamples(v), ut = Math.Min(4, U), uMain = U - U % ut, vecEnd = In - In % v.Lanes;
+            int nt = DenseSamples(v), ut = Math.Min(4, U), vecEnd = In - In % v.Lanes;
             w.Line($"// {nt} samples × {ut} units in registers, one vector of {v.Lanes} inputs at a time; {In - vecEnd} input(s) in the scalar tail");
             void Tile(int ns, int us, string u0)
             {
@@ -49,15 +49,18 @@ internal static partial class Emitter
                     }
                 w.Close();
             }
+            // One sample alone (batch 1, or the last of a batch) is a matrix-vector product that streams the
+            // weights once: more units at a time give more independent FMA chains and memory streams.
             void Units(int ns)
             {
-                if (uMain > 0)
+                int us = ns == 1 ? Math.Min(8, U) : ut, main = U - U % us;
+                if (main > 0)
                 {
-                    w.Open($"for (int u0 = 0; u0 < {uMain}; u0 += {ut})");
-                    Tile(ns, ut, "u0");
+                    w.Open($"for (int u0 = 0; u0 < {main}; u0 += {us})");
+                    Tile(ns, us, "u0");
                     w.Close();
                 }
-                if (U % ut > 0) Tile(ns, U % ut, uMain.ToString());
+                if (U % us > 0) Tile(ns, U % us, main.ToString());
             }
             if (nt > 1)
             {
