@@ -380,6 +380,73 @@ public class WeightFileTests
         Assert.Equal(3, e.Message.Split('\n').Length);   // a heading, then one line per problem
     }
 
+    /// <summary>
+    /// Fuzz: 2,000 damaged copies of a valid file (random bytes flipped, cut short at a random length, random bytes
+    /// inserted or overwritten, the header's length field replaced). Each load either succeeds, and then the
+    /// network holds what the file says whatever it held before, or throws WeightFileException and
+    /// leaves the network as it was; nothing else is thrown, and every load finishes.
+    /// </summary>
+    [Fact]
+    public void DamagedFilesLoadExactlyOrAreRejectedWithTheNetworkUntouched()
+    {
+        byte[] valid = Save(new FakeNet().Fill(1));
+        var random = new Random(2026_11_22);
+        int loaded = 0, rejected = 0;
+        for (int trial = 0; trial < 2000; trial++)
+        {
+            byte[] file = (byte[])valid.Clone();
+            switch (trial % 5)
+            {
+                case 0: // flip 1..4 random bits anywhere
+                    for (int k = random.Next(1, 5); k > 0; k--) file[random.Next(file.Length)] ^= (byte)(1 << random.Next(8));
+                    break;
+                case 1: // cut short
+                    file = file[..random.Next(file.Length)];
+                    break;
+                case 2: // overwrite a run of random bytes
+                {
+                    int at = random.Next(file.Length), n = Math.Min(random.Next(1, 16), file.Length - at);
+                    random.NextBytes(file.AsSpan(at, n));
+                    break;
+                }
+                case 3: // insert random bytes
+                {
+                    int at = random.Next(file.Length + 1);
+                    byte[] extra = new byte[random.Next(1, 16)];
+                    random.NextBytes(extra);
+                    file = file[..at].Concat(extra).Concat(file[at..]).ToArray();
+                    break;
+                }
+                default: // a lying header length: negative, huge, or off by a little
+                {
+                    long length = BitConverter.ToInt64(file, 0);
+                    long lie = (trial / 5 % 4) switch { 0 => -random.Next(1, 1000), 1 => long.MaxValue - random.Next(1000), 2 => length + random.Next(-8, 9), _ => random.NextInt64() };
+                    BitConverter.TryWriteBytes(file.AsSpan(0, 8), lie);
+                    break;
+                }
+            }
+
+            FakeNet net = new FakeNet().Fill(42);
+            byte[] before = net.Snapshot();
+            try
+            {
+                net.Load(new MemoryStream(file, writable: false));
+                loaded++;
+                // Accepted (a change inside the tensor data, or one the header tolerates): every tensor was
+                // replaced, so a network that held other values before ends up bit-identical.
+                FakeNet other = new FakeNet().Fill(7);
+                other.Load(new MemoryStream(file, writable: false));
+                Assert.Equal(other.Snapshot(), net.Snapshot());
+            }
+            catch (WeightFileException)
+            {
+                rejected++;
+                Assert.Equal(before, net.Snapshot());
+            }
+        }
+        Assert.True(loaded > 0 && rejected > 0, $"loaded {loaded}, rejected {rejected}: the fuzz should reach both outcomes");
+    }
+
     [Fact]
     public void RejectsTruncatedData()
     {
