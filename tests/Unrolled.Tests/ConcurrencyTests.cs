@@ -52,13 +52,6 @@ public class ConcurrencyTests
             throw new AggregateException($"{failures.Length} of {threads} thread(s) failed", failures);
     }
 
-    private static (float[] Input, int[] Labels)[] Batches(int count, int batch, int seed)
-    {
-        var rng = new Random(seed);
-        return Enumerable.Range(0, count)
-            .Select(_ => (TrainingHelpers.Uniform(rng, batch * SmallKeras.InputSize), TrainingHelpers.Labels(rng, batch, 10)))
-            .ToArray();
-    }
 
     /// <summary>Three passes of Adam over the batches; the network has batch norm and dropout.</summary>
     private static SmallKeras Train(int threads, (float[] Input, int[] Labels)[] batches)
@@ -70,31 +63,21 @@ public class ConcurrencyTests
         return network;
     }
 
-    private static string? Difference(INetwork expected, INetwork actual)
-    {
-        var problems = new List<string>();
-        if (!TrainingHelpers.BitwiseEqual<float>(expected.Parameters, actual.Parameters)) problems.Add("Parameters");
-        if (!TrainingHelpers.BitwiseEqual<float>(expected.Gradients, actual.Gradients)) problems.Add("Gradients");
-        if (!TrainingHelpers.BitwiseEqual<float>(expected.Buffers, actual.Buffers)) problems.Add("Buffers");
-        if (!TrainingHelpers.BitwiseEqual<long>(expected.Counters, actual.Counters)) problems.Add("Counters");
-        return problems.Count == 0 ? null : string.Join(", ", problems);
-    }
-
     [Fact]
     public void SeparateInstancesTrainedOnSeparateThreadsAtOnceMatchOneTrainedAlone()
     {
         // Instances asking for 2 cores use the worker pool when it is free and run their chunks themselves when
         // another instance holds it; instances asking for 1 never use it. Each must match its own kind trained alone.
         const int Threads = 6;
-        var batches = Batches(5, 16, seed: 90);
+        var batches = TrainingHelpers.SmallKerasBatches(5, 16, seed: 90);
         var alone = new Dictionary<int, SmallKeras> { [1] = Train(1, batches), [2] = Train(2, batches) };
-        Assert.NotNull(Difference(alone[1], alone[2])); // one and two chunks round differently: the comparison below is sharp
+        Assert.NotNull(TrainingHelpers.StateDifference(alone[1], alone[2])); // one and two chunks round differently: the comparison below is sharp
 
         var trained = new SmallKeras[Threads];
         OnThreads(Threads, i => trained[i] = Train(1 + i % 2, batches));
 
         var problems = Enumerable.Range(0, Threads)
-            .Select(i => (i, Cores: 1 + i % 2, Difference: Difference(alone[1 + i % 2], trained[i])))
+            .Select(i => (i, Cores: 1 + i % 2, Difference: TrainingHelpers.StateDifference(alone[1 + i % 2], trained[i])))
             .Where(p => p.Difference is not null)
             .Select(p => $"thread {p.i} ({p.Cores} core(s)): {p.Difference}")
             .ToList();
@@ -107,7 +90,7 @@ public class ConcurrencyTests
     {
         const int Threads = 8, Repetitions = 40, Batch = 48;
         // Trained weights and running statistics, so that every layer (batch norm included) matters.
-        var source = Train(2, Batches(3, 16, seed: 91));
+        var source = Train(2, TrainingHelpers.SmallKerasBatches(3, 16, seed: 91));
         float[] input = TrainingHelpers.Uniform(new Random(92), Batch * SmallKeras.InputSize);
         var expected = new Dictionary<int, float[]>();
         foreach (int cores in new[] { 1, 2 })

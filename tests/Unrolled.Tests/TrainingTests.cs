@@ -81,6 +81,27 @@ namespace Unrolled.Tests
     /// <summary>Shared helpers of the training tests.</summary>
     internal static class TrainingHelpers
     {
+        /// <summary><paramref name="count"/> batches of SmallKeras inputs and labels, drawn from <paramref name="seed"/>.</summary>
+        public static (float[] Input, int[] Labels)[] SmallKerasBatches(int count, int batch, int seed)
+        {
+            var rng = new Random(seed);
+            return Enumerable.Range(0, count)
+                .Select(_ => (Uniform(rng, batch * SmallKeras.InputSize), Labels(rng, batch, 10)))
+                .ToArray();
+        }
+
+        /// <summary>The parts of two networks' state (parameters, gradients, running statistics, counters) that
+        /// differ bit for bit, or null when none does.</summary>
+        public static string? StateDifference(INetwork a, INetwork b)
+        {
+            var problems = new List<string>();
+            if (!BitwiseEqual<float>(a.Parameters, b.Parameters)) problems.Add("Parameters");
+            if (!BitwiseEqual<float>(a.Gradients, b.Gradients)) problems.Add("Gradients");
+            if (!BitwiseEqual<float>(a.Buffers, b.Buffers)) problems.Add("Buffers");
+            if (!BitwiseEqual<long>(a.Counters, b.Counters)) problems.Add("Counters");
+            return problems.Count == 0 ? null : string.Join(", ", problems);
+        }
+
         /// <summary>max|actual − expected| / max(floor, max|expected|).</summary>
         public static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double floor = 1e-6)
         {
@@ -950,14 +971,6 @@ namespace Unrolled.Tests
     [Collection(nameof(TrainingSerialCollection))]
     public class TrainingDeterminismTests
     {
-        private static (float[] Input, int[] Labels)[] Batches(int count, int batch, int seed)
-        {
-            var rng = new Random(seed);
-            return Enumerable.Range(0, count)
-                .Select(_ => (TrainingHelpers.Uniform(rng, batch * SmallKeras.InputSize), TrainingHelpers.Labels(rng, batch, 10)))
-                .ToArray();
-        }
-
         private static SmallKeras Train(int seed, int threads, (float[] Input, int[] Labels)[] batches, Func<Optimizer> optimizer,
             float[]? initialParameters = null)
         {
@@ -968,26 +981,16 @@ namespace Unrolled.Tests
             return network;
         }
 
-        private static string? Difference(SmallKeras a, SmallKeras b)
-        {
-            var problems = new List<string>();
-            if (!TrainingHelpers.BitwiseEqual<float>(a.Parameters, b.Parameters)) problems.Add("Parameters");
-            if (!TrainingHelpers.BitwiseEqual<float>(a.Gradients, b.Gradients)) problems.Add("Gradients");
-            if (!TrainingHelpers.BitwiseEqual<float>(a.Buffers, b.Buffers)) problems.Add("Buffers");
-            if (!TrainingHelpers.BitwiseEqual<long>(a.Counters, b.Counters)) problems.Add("Counters");
-            return problems.Count == 0 ? null : string.Join(", ", problems);
-        }
-
         [Fact]
         public void SameSeedSameBatchesGiveBitIdenticalState()
         {
             const int Steps = 6;
-            var batches = Batches(Steps, 16, seed: 40);
+            var batches = TrainingHelpers.SmallKerasBatches(Steps, 16, seed: 40);
             foreach (int threads in new[] { 1, 2 })
             {
                 var a = Train(7, threads, batches, () => Optimizer.Adam(0.01f));
                 var b = Train(7, threads, batches, () => Optimizer.Adam(0.01f));
-                Assert.True(Difference(a, b) is null, $"{threads} thread(s): two runs differ in {Difference(a, b)}");
+                Assert.True(TrainingHelpers.StateDifference(a, b) is null, $"{threads} thread(s): two runs differ in {TrainingHelpers.StateDifference(a, b)}");
                 Assert.Equal(Steps, a.Counters[0]);
                 Assert.True(a.Buffers.ToArray().Any(v => v != 0 && v != 1), "running statistics were not updated");
             }
@@ -1011,7 +1014,7 @@ namespace Unrolled.Tests
             // Batch 16 with 2 threads: two chunks of 8 (chunks need at least 4 samples each); batch 9: 4 + 5.
             foreach (int batch in new[] { 16, 9 })
             {
-                var batches = Batches(4, batch, seed: 50 + batch);
+                var batches = TrainingHelpers.SmallKerasBatches(4, batch, seed: 50 + batch);
                 var one = Train(9, 1, batches, () => Optimizer.Sgd(0.05f, momentum: 0.9f));
                 var two = Train(9, 2, batches, () => Optimizer.Sgd(0.05f, momentum: 0.9f));
                 var start = new SmallKeras(9);
@@ -1035,7 +1038,7 @@ namespace Unrolled.Tests
             Assert.True(same <= 12 + pa.Length / 1000, $"{same} of {pa.Length} initial parameters coincide for seeds 7 and 8");
 
             // The same start and batches, but other seeds: only the dropout masks differ, and so do the results.
-            var batches = Batches(3, 16, seed: 60);
+            var batches = TrainingHelpers.SmallKerasBatches(3, 16, seed: 60);
             var trainedA = Train(7, 1, batches, () => Optimizer.Sgd(0.05f), initialParameters: pa);
             var trainedB = Train(8, 1, batches, () => Optimizer.Sgd(0.05f), initialParameters: pa);
             Assert.False(TrainingHelpers.BitwiseEqual<float>(trainedA.Parameters, trainedB.Parameters),
