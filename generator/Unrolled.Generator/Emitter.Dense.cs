@@ -94,6 +94,22 @@ internal static partial class Emitter
             int L = v.Lanes;
             int iv = v.Budget >= 24 ? 4 : 2, ut = Math.Min(4, U), uMain = U - U % ut;
             int block = iv * L, blockEnd = In - In % block, vecEnd = In - In % L;
+            // The inputs in blocks of iv vectors, then single vectors up to the last whole one: i0 is the block's start.
+            void InputBlocks(Action<int> body)
+            {
+                if (blockEnd > 0)
+                {
+                    w.Open($"for (int i0 = 0; i0 < {blockEnd}; i0 += {block})");
+                    body(iv);
+                    w.Close();
+                }
+                if (vecEnd > blockEnd)
+                {
+                    w.Open($"for (int i0 = {blockEnd}; i0 < {vecEnd}; i0 += {L})");
+                    body(1);
+                    w.Close();
+                }
+            }
             w.Line($"// weight gradient: {ut} units × {iv} vectors of inputs in registers, summed over the samples");
             void WeightTile(int us, string u0, int vectors, string i0)
             {
@@ -129,18 +145,7 @@ internal static partial class Emitter
                 }
                 if (U % ut > 0) WeightTile(U % ut, uMain.ToString(), vectors, "i0");
             }
-            if (blockEnd > 0)
-            {
-                w.Open($"for (int i0 = 0; i0 < {blockEnd}; i0 += {block})");
-                WeightColumns(iv);
-                w.Close();
-            }
-            if (vecEnd > blockEnd)
-            {
-                w.Open($"for (int i0 = {blockEnd}; i0 < {vecEnd}; i0 += {L})");
-                WeightColumns(1);
-                w.Close();
-            }
+            InputBlocks(WeightColumns);
             if (vecEnd < In)
             {
                 w.Line("// the inputs past the last whole vector");
@@ -183,18 +188,7 @@ internal static partial class Emitter
                     InputTile(1, vectors, "i0");
                     w.Close();
                 }
-                if (blockEnd > 0)
-                {
-                    w.Open($"for (int i0 = 0; i0 < {blockEnd}; i0 += {block})");
-                    InputRows(iv);
-                    w.Close();
-                }
-                if (vecEnd > blockEnd)
-                {
-                    w.Open($"for (int i0 = {blockEnd}; i0 < {vecEnd}; i0 += {L})");
-                    InputRows(1);
-                    w.Close();
-                }
+                InputBlocks(InputRows);
                 if (vecEnd < In)
                 {
                     w.Open($"for (int n = 0; n < count; n++) for (int i = {vecEnd}; i < {In}; i++)");
