@@ -45,8 +45,9 @@ internal sealed class CodeWriter
     /// </summary>
     public CodeWriter CopyFloats(string dst, string src, int count)
     {
-        if (count > UnrolledCopyLimit || count <= 0)
-            return count <= 0 ? this : Line($"global::System.Buffer.MemoryCopy({src}, {dst}, {count} * sizeof(float), {count} * sizeof(float));");
+        if (count <= 0) return this;
+        if (count > UnrolledCopyLimit)
+            return Line($"global::System.Buffer.MemoryCopy({src}, {dst}, {count} * sizeof(float), {count} * sizeof(float));");
         if (count < 4)
         {
             for (int i = 0; i < count; i++) Line($"({dst})[{i}] = ({src})[{i}];");
