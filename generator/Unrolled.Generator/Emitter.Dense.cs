@@ -9,6 +9,9 @@ internal static partial class Emitter
 {
     private static int DenseSamples(VecPath v) => v.Budget >= 24 ? 4 : 2;
 
+    /// <summary>Dense weights above this many bytes (half of a 1 MB L2) are walked in alternating directions.</summary>
+    private const long ZigzagWeightBytes = 512 * 1024;
+
     private static void EmitDense(CodeWriter w, LayerSpec l, bool first)
     {
         string m = Method(l);
@@ -16,10 +19,22 @@ internal static partial class Emitter
         string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
 
         // ---- forward ----
+        // Weights larger than a core's L2 are streamed from L3 on every pass. Each pass walks the unit blocks in the
+        // opposite order to the pass before, so it starts on the rows the last one left in L2. Every output is
+        // still the same sum in the same order.
+        bool zigzag = (long)In * U * 4 > ZigzagWeightBytes;
+        if (zigzag)
+        {
+            w.Line($"/// <summary>Whether the next pass over {Doc(l.Name)}'s weights on this thread walks the unit blocks backwards.</summary>");
+            w.Line("[global::System.ThreadStatic]");
+            w.Line($"private static bool {m}_Reverse;");
+            w.Line();
+        }
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {U} for <paramref name=\"count\"/> samples (rows of x every sx floats, of y every sy); {N(l.MultiplyAdds)} multiply-adds each.</summary>");
         w.Open($"private static void {m}_Forward(float* x, int sx, float* y, int sy, int count, float* p)");
         w.Line($"float* wt = p + {wOff};");
         w.Line("int n = 0;");
+        if (zigzag) w.Line($"bool reverse = {m}_Reverse;");
         EmitPathSwitch(w, v =>
         {
             int nt = DenseSamples(v), ut = Math.Min(4, U), vecEnd = In - In % v.Lanes;
@@ -54,7 +69,15 @@ internal static partial class Emitter
             void Units(int ns)
             {
                 int us = ns == 1 ? Math.Min(8, U) : ut, main = U - U % us;
-                if (main > 0)
+                if (zigzag) w.Line("reverse = !reverse;");
+                if (main > 0 && zigzag)
+                {
+                    w.Open($"for (int k = 0; k < {main}; k += {us})");
+                    w.Line($"int u0 = reverse ? {main - us} - k : k;");
+                    Tile(ns, us, "u0");
+                    w.Close();
+                }
+                else if (main > 0)
                 {
                     w.Open($"for (int u0 = 0; u0 < {main}; u0 += {us})");
                     Tile(ns, us, "u0");
@@ -72,6 +95,7 @@ internal static partial class Emitter
             Units(1);
             w.Close();
         });
+        if (zigzag) w.Line($"{m}_Reverse = reverse;");
         if (l.Activation is Act.Sigmoid or Act.Tanh)
         {
             w.Open("for (int a = 0; a < count; a++)");

@@ -124,6 +124,37 @@ namespace Unrolled.Tests
             Assert.True(failures.Count == 0, $"{name}: " + string.Join("\n", failures));
         }
 
+        /// <summary>
+        /// A sample's output is the same bits whether it runs alone or inside a batch, and on every call: the kernels
+        /// for one sample and for blocks of samples sum in the same order, and the large dense layers (which walk their
+        /// weights forwards and backwards on alternate passes) only change the order of whole outputs.
+        /// </summary>
+        [Theory]
+        [MemberData(nameof(Benchmarks.Names), MemberType = typeof(Benchmarks))]
+        public void OutputDoesNotDependOnTheBatchOrOnEarlierCalls(string name)
+        {
+            var network = Benchmarks.All[name].Create(0);
+            network.MaxDegreeOfParallelism = 1;
+            int n = network.InputSize, o = network.OutputSize, batch = 9;
+            var rng = new Random(7);
+            var input = new float[batch * n];
+            for (int i = 0; i < input.Length; i++) input[i] = (float)(rng.NextDouble() * 2 - 1);
+            var together = new float[batch * o];
+            network.Forward(input, together);
+            for (int call = 0; call < 3; call++)
+            {
+                var again = new float[batch * o];
+                network.Forward(input, again);
+                Assert.Equal(together, again);
+                for (int s = 0; s < batch; s++)
+                {
+                    var alone = new float[o];
+                    network.Forward(input.AsSpan(s * n, n), alone);
+                    Assert.True(alone.AsSpan().SequenceEqual(together.AsSpan(s * o, o)), $"{name}: sample {s} alone differs from the batch (call {call})");
+                }
+            }
+        }
+
         [Theory]
         [MemberData(nameof(Benchmarks.Names), MemberType = typeof(Benchmarks))]
         public void ConstantsAndTensorsMatchTheDeclaration(string name)
