@@ -5,57 +5,12 @@ using System.Linq;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Unrolled.Tests.Harness;
-using Unrolled.Tests.Nets;
 using Unrolled.Tests.Reference;
 using Xunit;
 
-namespace Unrolled.Tests.Nets
-{
-    // The four benchmark networks of BENCHMARKS.md, compiled by the generator running as this project's analyzer.
-
-    [Network(1, 28, 28)]
-    [Conv2D(6, 5, Padding = 2, Activation = Activation.ReLU)]
-    [MaxPool2D(2)]
-    [Conv2D(16, 5, Activation = Activation.ReLU)]
-    [MaxPool2D(2)]
-    [Dense(120, Activation = Activation.ReLU)]
-    [Dense(84, Activation = Activation.ReLU)]
-    [Dense(10)]
-    public partial class LeNet5 { }
-
-    [Network(1, 28, 28)]
-    [Conv2D(30, 5, Activation = Activation.ReLU)]
-    [MaxPool2D(2)]
-    [Dense(100, Activation = Activation.ReLU)]
-    [Dense(10)]
-    public partial class SimpleConvNet { }
-
-    [Network(3, 32, 32)]
-    [Conv2D(6, 5, Padding = Padding.Same)]
-    [BatchNorm]
-    [ReLU]
-    [MaxPool2D(2)]
-    [Dropout(0.2)]
-    [Dense(128, Activation = Activation.ReLU)]
-    [Dropout(0.2)]
-    [Dense(10)]
-    public partial class KerasBaseline { }
-
-    [Network(3, 32, 32)]
-    [Conv2D(32, 3, Padding = 1, Activation = Activation.ReLU)]
-    [Conv2D(32, 3, Padding = 1, Activation = Activation.ReLU)]
-    [MaxPool2D(2)]
-    [Conv2D(64, 3, Padding = 1, Activation = Activation.ReLU)]
-    [Conv2D(64, 3, Padding = 1, Activation = Activation.ReLU)]
-    [MaxPool2D(2)]
-    [Dense(256, Activation = Activation.ReLU)]
-    [Dense(10)]
-    public partial class CifarVgg { }
-}
-
 namespace Unrolled.Tests
 {
-    /// <summary>The benchmark networks as test-side declarations, mirroring the attributes above.</summary>
+    /// <summary>The benchmark networks as test-side declarations, mirroring the attributes of tests/Benchmarks/Networks.cs (linked into this project).</summary>
     public static class Benchmarks
     {
         private static readonly Activation R = Activation.ReLU;
@@ -91,10 +46,10 @@ namespace Unrolled.Tests
         public static readonly IReadOnlyDictionary<string, (NetDecl Decl, Func<int, INetwork> Create)> All =
             new Dictionary<string, (NetDecl, Func<int, INetwork>)>
             {
-                ["LeNet5"] = (LeNet5, seed => new Nets.LeNet5(seed)),
-                ["SimpleConvNet"] = (SimpleConvNet, seed => new Nets.SimpleConvNet(seed)),
-                ["KerasBaseline"] = (KerasBaseline, seed => new Nets.KerasBaseline(seed)),
-                ["CifarVgg"] = (CifarVgg, seed => new Nets.CifarVgg(seed)),
+                ["LeNet5"] = (LeNet5, seed => new global::Benchmarks.LeNet5(seed)),
+                ["SimpleConvNet"] = (SimpleConvNet, seed => new global::Benchmarks.SimpleConvNet(seed)),
+                ["KerasBaseline"] = (KerasBaseline, seed => new global::Benchmarks.KerasBaseline(seed)),
+                ["CifarVgg"] = (CifarVgg, seed => new global::Benchmarks.CifarVgg(seed)),
             };
 
         public static IEnumerable<object[]> Names() => All.Keys.Select(k => new object[] { k });
@@ -180,8 +135,8 @@ namespace Unrolled.Tests
         [Fact]
         public void LeNet5ParameterCountAndSummary()
         {
-            Assert.Equal(61706, LeNet5.ParameterCount);
-            string summary = LeNet5.Summary;
+            Assert.Equal(61706, global::Benchmarks.LeNet5.ParameterCount);
+            string summary = global::Benchmarks.LeNet5.Summary;
             Assert.Contains("61,706", summary);
             // Each layer's output shape, written as 6×28×28, 6x28x28 or (6, 28, 28).
             foreach (var shape in new[] { "6 28 28", "6 14 14", "16 10 10", "16 5 5" })
@@ -356,7 +311,7 @@ namespace Unrolled.Tests
                 // Training kernels too: one chunk of the random gradient declarations and LeNet5.
                 var training = GeneratedGradientTests.CompiledChunk(0);
                 failures.AddRange(GeneratedGradientTests.CheckChunk(training).Select(f => "training: " + f));
-                if (Parity.GradientMismatch(new LeNet5(0), new NaiveNetwork(Benchmarks.LeNet5), 3, seed: 7) is { } lenet)
+                if (Parity.GradientMismatch(new global::Benchmarks.LeNet5(0), new NaiveNetwork(Benchmarks.LeNet5), 3, seed: 7) is { } lenet)
                     failures.Add($"training LeNet5: {lenet}");
                 checkedNetworks += training.Decls.Count + 1;
                 Assert.True(failures.Count == 0, CompiledBatch.Report(
