@@ -10,6 +10,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -103,10 +104,18 @@ internal static class Program
         double peak = Math.Max(peak512, peak256);
         Console.WriteLine($"# peak_pct is relative to {peak:F1} GFLOP/s (best fma_peak) x threads");
 
+        // One core's read bandwidth from beyond its L2 (a 1,728,000-byte buffer: SimpleConvNet's Dense(100) weights),
+        // the bound of a batch-1 pass over weights that do not stay in L2.
+        double readGBps = ReadBandwidth(1_728_000);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"read_bandwidth bytes=1728000 gbps={readGBps:F1}"));
+
         foreach (Model m in selected)
         {
             long macs = MacsFromSummary(m.Summary);
             Console.WriteLine($"# {m.Name}: {macs:N0} multiply-adds/image = {2.0 * macs / 1e6:F2} forward MFLOP/image (BENCHMARKS.md: {m.TableMflop})");
+            long weightBytes = m.Create().Tensors.Where(t => t.Kind == TensorKind.Parameter).Sum(t => 4L * t.Length);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"# {m.Name}: {weightBytes:N0} bytes of parameters; reading them once at read_bandwidth takes {weightBytes / readGBps / 1e3:F1} us"));
         }
 
         foreach (int t in threads)
@@ -236,6 +245,46 @@ internal static class Program
         var s = (double[])v.Clone();
         Array.Sort(s);
         return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
+    }
+
+    // ---- Read bandwidth: sum a buffer larger than L2 with four independent vector accumulators ----
+
+    /// <summary>Best GB/s over repeated sums of a <paramref name="bytes"/>-byte buffer (noise only lowers it).</summary>
+    private static unsafe double ReadBandwidth(int bytes)
+    {
+        int n = bytes / sizeof(float) / 64 * 64;
+        float* buffer = (float*)NativeMemory.AlignedAlloc((nuint)n * sizeof(float), 64);
+        try
+        {
+            new Span<float>(buffer, n).Fill(1f);
+            float sink = 0;
+            for (int i = 0; i < 200; i++) sink += SumFloats(buffer, n);
+            double best = 0;
+            var run = Stopwatch.StartNew();
+            for (int r = 0; r < 400 && (r < 50 || run.Elapsed.TotalSeconds < 0.3); r++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                sink += SumFloats(buffer, n);
+                double s = (Stopwatch.GetTimestamp() - t0) / (double)Stopwatch.Frequency;
+                best = Math.Max(best, (double)n * sizeof(float) / s / 1e9);
+            }
+            if (float.IsNaN(sink)) Console.WriteLine("# (sink)");
+            return best;
+        }
+        finally { NativeMemory.AlignedFree(buffer); }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float SumFloats(float* p, int n)
+    {
+        Vector<float> s0 = Vector<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        int step = Vector<float>.Count;
+        for (int i = 0; i + 4 * step <= n; i += 4 * step)
+        {
+            s0 += Vector.Load(p + i); s1 += Vector.Load(p + i + step);
+            s2 += Vector.Load(p + i + 2 * step); s3 += Vector.Load(p + i + 3 * step);
+        }
+        return Vector.Sum((s0 + s1) + (s2 + s3));
     }
 
     // ---- FMA peak: independent fused multiply-adds on one thread, 12 accumulators (more than latency x ports) ----
