@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using Unrolled.Generator.Model;
 using static Unrolled.Generator.CodeWriter;
 
@@ -33,9 +34,20 @@ internal static partial class Emitter
     /// <summary>Method names of synthetic specs (input-gradient convolutions) start here.</summary>
     internal const int TransposedBase = 100000;
 
-    private static void EmitConv(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first)
+    /// <summary>
+    /// Whether inference runs this convolution and the layer after it, a 2×2/2 max pool that drops nothing, as one
+    /// kernel: the tile takes the maximum of each 2×2 window in registers and stores only that. ReLU and LeakyReLU
+    /// are applied before, as in the separate layers, so the result is the same bits.
+    /// </summary>
+    internal static bool FusesPool(LayerSpec conv, LayerSpec? next) =>
+        conv.Kind == LayerKind.Conv2D && conv.Activation is Act.None or Act.ReLU or Act.LeakyReLU
+        && next is { Kind: LayerKind.MaxPool2D, KernelH: 2, KernelW: 2, Stride: 2, PadTop: 0, PadBottom: 0, PadLeft: 0, PadRight: 0 }
+        && conv.Output.H % 2 == 0 && conv.Output.W % 2 == 0
+        && next.Output.H * 2 == conv.Output.H && next.Output.W * 2 == conv.Output.W;
+
+    private static void EmitConv(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first, LayerSpec? next)
     {
-        EmitConvKernel(w, l, plan);
+        EmitConvKernel(w, l, plan, FusesPool(l, next));
         string m = Method(l);
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
@@ -47,7 +59,7 @@ internal static partial class Emitter
     }
 
     /// <summary>Pad, register tiles and driver of one convolution: <c>{m}_Convolve(x, y, weights, bias, ws)</c>.</summary>
-    private static void EmitConvKernel(CodeWriter w, LayerSpec l, WorkspacePlan plan)
+    private static void EmitConvKernel(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool pooled = false)
     {
         ConvGeometry g = plan.Geometry[l.Index];
         string m = Method(l);
@@ -104,6 +116,60 @@ internal static partial class Emitter
         }
         EmitSlowActivation(w, l.Activation, "y", l.Output.Size);
         w.Close().Line();
+        if (pooled) EmitConvPoolKernel(w, l, plan);
+    }
+
+    /// <summary>
+    /// <c>{m}_ConvolvePool(x, y, weights, bias, ws)</c>: the convolution followed by a 2×2/2 max pool (inference), y
+    /// being the pool's output. Tiles hold an even number of output rows; their epilogue takes the maximum of each
+    /// row pair, then of each column pair (even and odd lanes, a shuffle), and stores half a vector.
+    /// </summary>
+    private static void EmitConvPoolKernel(CodeWriter w, LayerSpec l, WorkspacePlan plan)
+    {
+        ConvGeometry g = plan.Geometry[l.Index];
+        string m = Method(l);
+        int F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W, pitch = g.PitchO / 2;
+        var tiles = new Dictionary<VecPath, ConvTile>();
+        foreach (VecPath v in VecPath.All)
+        {
+            ConvTile t = ChoosePoolTile(v, g.PitchO / v.Lanes, F, Ho);
+            tiles[v] = t;
+            foreach (var (ft, rt) in t.Variants())
+                EmitConvTile(w, l, g, v, t.Cv, ft, rt, pooled: true);
+        }
+        bool direct = g.PitchO == Wo;
+        w.Line($"/// <summary>{Doc(l.Name)} and the 2×2/2 max pool after it: {l.Input} → {F}×{Ho / 2}×{Wo / 2}, for inference.</summary>");
+        w.Open($"private static void {m}_ConvolvePool(float* x, float* y, float* wt, float* bias, float* ws)");
+        w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
+        w.Line($"{m}_Pad(x, P);");
+        w.Line(direct ? "float* O = y; // pooled rows are whole half vectors wide: write the output in place"
+                      : $"float* O = ws + {plan.Tile}; // pooled rows {pitch} wide, compacted to {Wo / 2} below");
+        EmitPathSwitch(w, v =>
+        {
+            ConvTile t = tiles[v];
+            w.Line($"// {t.Ft} filter(s) × {t.Rt} rows × {t.Cv} vector(s) of {v.Lanes} columns in registers, pooled to {t.Rt / 2} × {t.Cv} half vector(s)");
+            EmitConvTileLoops(w, l, g, v, t, pooled: true);
+        });
+        if (!direct)
+        {
+            w.Open($"for (int r = 0; r < {F * Ho / 2}; r++)");
+            w.Line($"float* o = O + r * {pitch}, t = y + r * {Wo / 2};");
+            w.CopyFloats("t", "o", Wo / 2);
+            w.Close();
+        }
+        w.Close().Line();
+    }
+
+    /// <summary>The convolution's tile with an even number of rows (fewer filters when one row pair would not fit).</summary>
+    private static ConvTile ChoosePoolTile(VecPath v, int vectorsPerRow, int F, int Ho)
+    {
+        ConvTile t = ChooseConvTile(v, vectorsPerRow, F, Ho);
+        if (t.Rt % 2 == 0) return t;
+        if (t.Rt > 1) return new ConvTile { Ft = t.Ft, Rt = t.Rt - 1, Cv = t.Cv, F = F, Ho = Ho };
+        // One row fitted: two rows of half as many column vectors keep the filters, else fewer filters.
+        if (t.Cv % 2 == 0 && t.Ft * t.Cv <= v.Budget) return new ConvTile { Ft = t.Ft, Rt = 2, Cv = t.Cv / 2, F = F, Ho = Ho };
+        int ft = Math.Max(1, Math.Min(t.Ft, v.Budget / (2 * t.Cv)));
+        return new ConvTile { Ft = ft, Rt = 2, Cv = t.Cv, F = F, Ho = Ho };
     }
 
     private static void EmitConvBackward(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first, LayerSpec? transposed)
@@ -213,16 +279,16 @@ internal static partial class Emitter
         return new ConvTile { Ft = ft, Rt = rt, Cv = cv, F = F, Ho = Ho };
     }
 
-    private static string TileName(LayerSpec l, VecPath v, int ft, int rt, int cv)
-        => $"{Method(l)}_Tile{ft}x{rt}x{cv}_{v.Suffix}";
+    private static string TileName(LayerSpec l, VecPath v, int ft, int rt, int cv, bool pooled = false)
+        => $"{Method(l)}_{(pooled ? "PoolTile" : "Tile")}{ft}x{rt}x{cv}_{v.Suffix}";
 
-    private static void EmitConvTile(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, int cv, int ft, int rt)
+    private static void EmitConvTile(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, int cv, int ft, int rt, bool pooled = false)
     {
         int C = l.Input.C, KH = l.KernelH, KW = l.KernelW, S = g.S, KK = KH * KW, CKK = C * KK;
         int Ho = l.Output.H;
-        w.Line($"/// <summary>{Doc(l.Name)}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {v.Lanes} columns; {ft * rt * cv} accumulators.</summary>");
+        w.Line($"/// <summary>{Doc(l.Name)}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {v.Lanes} columns; {ft * rt * cv} accumulators{(pooled ? "; stores the 2×2 maxima" : "")}.</summary>");
         w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]");
-        w.Open($"private static void {TileName(l, v, ft, rt, cv)}(float* P, float* wt, float* bias, float* O, int f0, int oy0, int col0)");
+        w.Open($"private static void {TileName(l, v, ft, rt, cv, pooled)}(float* P, float* wt, float* bias, float* O, int f0, int oy0, int col0)");
         for (int f = 0; f < ft; f++)
         {
             string init = l.HasBias ? $"{v.Vec}.Create(bias[f0 + {f}])" : $"{v.T}.Zero";
@@ -247,18 +313,37 @@ internal static partial class Emitter
                     w.Line($"a{f}_{r}_{c} = {v.Fma($"w{f}", $"x{r}_{c}", $"a{f}_{r}_{c}")};");
             }
         w.Close().Close().Close();
-        for (int f = 0; f < ft; f++)
-            for (int r = 0; r < rt; r++)
-                for (int c = 0; c < cv; c++)
-                {
-                    string a = $"a{f}_{r}_{c}";
-                    string value = FastActivation(v, l.Activation, a);
-                    w.Line(v.Store(value, $"O + (f0 + {f}) * {Ho * g.PitchO} + (oy0 + {r}) * {g.PitchO} + col0 + {c * v.Lanes}"));
-                }
+        if (pooled)
+        {
+            // Row pairs, then column pairs: lanes 2i and 2i + 1 meet in lane i of the lower half.
+            int half = v.Lanes / 2, pitch = g.PitchO / 2;
+            string halfVec = v == VecPath.V512 ? VecPath.V256.Vec : v == VecPath.V256 ? VecPath.V128.Vec : "global::System.Runtime.Intrinsics.Vector64";
+            string evens = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half)).ToString()));
+            string odds = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half) + 1).ToString()));
+            w.Line($"global::System.Runtime.Intrinsics.{v.Vec.Substring(v.Vec.LastIndexOf('.') + 1)}<int> even = {v.Vec}.Create({evens}), odd = {v.Vec}.Create({odds});");
+            for (int f = 0; f < ft; f++)
+                for (int r = 0; r < rt; r += 2)
+                    for (int c = 0; c < cv; c++)
+                    {
+                        string top = FastActivation(v, l.Activation, $"a{f}_{r}_{c}"), bottom = FastActivation(v, l.Activation, $"a{f}_{r + 1}_{c}");
+                        w.Line($"{v.T} m{f}_{r}_{c} = {v.Vec}.Max({top}, {bottom});");
+                        w.Line($"{halfVec}.Store({v.Vec}.GetLower({v.Vec}.Max({v.Vec}.Shuffle(m{f}_{r}_{c}, even), {v.Vec}.Shuffle(m{f}_{r}_{c}, odd))), " +
+                               $"O + (f0 + {f}) * {Ho / 2 * pitch} + (oy0 / 2 + {r / 2}) * {pitch} + col0 / 2 + {c * half});");
+                    }
+        }
+        else
+            for (int f = 0; f < ft; f++)
+                for (int r = 0; r < rt; r++)
+                    for (int c = 0; c < cv; c++)
+                    {
+                        string a = $"a{f}_{r}_{c}";
+                        string value = FastActivation(v, l.Activation, a);
+                        w.Line(v.Store(value, $"O + (f0 + {f}) * {Ho * g.PitchO} + (oy0 + {r}) * {g.PitchO} + col0 + {c * v.Lanes}"));
+                    }
         w.Close().Line();
     }
 
-    private static void EmitConvTileLoops(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, ConvTile t)
+    private static void EmitConvTileLoops(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, ConvTile t, bool pooled = false)
     {
         int fMain = l.Output.C - t.FTail, rMain = l.Output.H - t.RTail, step = t.Cv * v.Lanes;
         void Rows(int ft, string f0)
@@ -266,11 +351,11 @@ internal static partial class Emitter
             if (rMain > 0)
             {
                 w.Open($"for (int oy0 = 0; oy0 < {rMain}; oy0 += {t.Rt})");
-                w.Line($"for (int col0 = 0; col0 < {g.PitchO}; col0 += {step}) {TileName(l, v, ft, t.Rt, t.Cv)}(P, wt, bias, O, {f0}, oy0, col0);");
+                w.Line($"for (int col0 = 0; col0 < {g.PitchO}; col0 += {step}) {TileName(l, v, ft, t.Rt, t.Cv, pooled)}(P, wt, bias, O, {f0}, oy0, col0);");
                 w.Close();
             }
             if (t.RTail > 0)
-                w.Line($"for (int col0 = 0; col0 < {g.PitchO}; col0 += {step}) {TileName(l, v, ft, t.RTail, t.Cv)}(P, wt, bias, O, {f0}, {rMain}, col0);");
+                w.Line($"for (int col0 = 0; col0 < {g.PitchO}; col0 += {step}) {TileName(l, v, ft, t.RTail, t.Cv, pooled)}(P, wt, bias, O, {f0}, {rMain}, col0);");
         }
         if (fMain > 0)
         {

@@ -45,7 +45,7 @@ internal static partial class Emitter
             bool first = i == 0;
             switch (l.Kind)
             {
-                case LayerKind.Conv2D: EmitConv(w, l, plan, first); break;
+                case LayerKind.Conv2D: EmitConv(w, l, plan, first, i + 1 < net.Layers.Count ? net.Layers[i + 1] : null); break;
                 case LayerKind.Dense: EmitDense(w, l, first); break;
                 case LayerKind.MaxPool2D:
                 case LayerKind.AvgPool2D: EmitPool(w, l); break;
@@ -233,7 +233,17 @@ internal static partial class Emitter
             bool last = i == net.Layers.Count - 1;
             string output = last ? "y" : $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
             string outStride = last ? "OutputSize" : plan.ActStride.ToString();
-            if (l.Kind == LayerKind.Dense)
+            if (i + 1 < net.Layers.Count && FusesPool(l, net.Layers[i + 1]))
+            {
+                // The convolution and its 2×2 max pool as one kernel, writing where the pool would. That is the buffer
+                // the convolution reads, which is safe: its Pad step copies the whole sample before any tile writes.
+                LayerSpec pool = net.Layers[++i];
+                last = i == net.Layers.Count - 1;
+                output = last ? "y" : $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
+                outStride = last ? "OutputSize" : plan.ActStride.ToString();
+                w.Line($"for (int a = 0; a < count; a++) {Method(l)}_ConvolvePool({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws); // {Comment(l.Name)} and {Comment(pool.Name)}: {pool.Output}");
+            }
+            else if (l.Kind == LayerKind.Dense)
                 w.Line($"{Method(l)}_Forward({input}, {inStride}, {output}, {outStride}, count, p); // {Comment(l.Name)}: {l.Output}");
             else
             {
