@@ -46,11 +46,14 @@ internal static partial class Emitter
                     for (int j = 0; j < us; j++) w.Line($"{v.T} s{a}_{j} = {v.T}.Zero;");
                 if (vecEnd > 0)
                 {
+                    // Row pointers computed once, so each load in the loop is a base, the index and a constant.
+                    w.Line($"float* wr = wt + {u0} * {In};");
+                    for (int a = 0; a < ns; a++) w.Line($"float* xr{a} = x + (long)(n + {a}) * sx;");
                     w.Open($"for (int i = 0; i < {vecEnd}; i += {v.Lanes})");
-                    for (int a = 0; a < ns; a++) w.Line($"{v.T} x{a} = {v.Vec}.Load(x + (long)(n + {a}) * sx + i);");
+                    for (int a = 0; a < ns; a++) w.Line($"{v.T} x{a} = {v.Vec}.Load(xr{a} + i);");
                     for (int j = 0; j < us; j++)
                     {
-                        w.Line($"{v.T} w{j} = {v.Vec}.Load(wt + ({u0} + {j}) * {In} + i);");
+                        w.Line($"{v.T} w{j} = {v.Vec}.Load(wr + {j * In} + i);");
                         for (int a = 0; a < ns; a++) w.Line($"s{a}_{j} = {v.Fma($"w{j}", $"x{a}", $"s{a}_{j}")};");
                     }
                     w.Close();
