@@ -58,13 +58,13 @@ internal static partial class Emitter
         EmitConvBackward(w, l, plan, first, t);
     }
 
-    /// <summary>Pad, register tiles and driver of one convolution: <c>{m}_Convolve(x, y, weights, bias, ws)</c>.</summary>
+    /// <summary>Pad, register tiles and driver of one convolution: <c>{m}_Convolve(x, y, weights, bias, ws)</c>, and
+    /// with <paramref name="pooled"/> also <c>{m}_ConvolvePool</c>, which ends in the 2×2/2 max pool after it.</summary>
     private static void EmitConvKernel(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool pooled = false)
     {
         ConvGeometry g = plan.Geometry[l.Index];
         string m = Method(l);
-        int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
-        int KH = l.KernelH, KW = l.KernelW, S = g.S;
+        int C = l.Input.C, H = l.Input.H, W = l.Input.W, S = g.S;
 
         // Pad and phase-split the input. Borders were zeroed when the workspace was allocated and are never written.
         w.Line($"/// <summary>{Doc(l.Name)}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {g.Phases} phase(s) per channel).</summary>");
@@ -84,79 +84,57 @@ internal static partial class Emitter
         }
         w.Close().Close().Close().Line();
 
-        // Register tiles for each vector path.
-        var tiles = new Dictionary<VecPath, ConvTile>();
-        foreach (VecPath v in VecPath.All)
-        {
-            ConvTile t = ChooseConvTile(v, g.PitchO / v.Lanes, F, Ho);
-            tiles[v] = t;
-            foreach (var (ft, rt) in t.Variants())
-                EmitConvTile(w, l, g, v, t.Cv, ft, rt);
-        }
-
-        bool direct = g.PitchO == Wo;
-        w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output} with the given weights [{F}, {C}, {KH}, {KW}] and bias.</summary>");
-        w.Open($"private static void {m}_Convolve(float* x, float* y, float* wt, float* bias, float* ws)");
-        w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
-        w.Line($"{m}_Pad(x, P);");
-        w.Line(direct ? "float* O = y; // rows are whole vectors wide: write the output in place"
-                      : $"float* O = ws + {plan.Tile}; // rows {g.PitchO} wide, compacted to {Wo} below");
-        EmitPathSwitch(w, v =>
-        {
-            ConvTile t = tiles[v];
-            w.Line($"// {t.Ft} filters × {t.Rt} rows × {t.Cv} vector(s) of {v.Lanes} columns in registers");
-            EmitConvTileLoops(w, l, g, v, t);
-        });
-        if (!direct)
-        {
-            w.Open($"for (int r = 0; r < {F * Ho}; r++)");
-            w.Line($"float* o = O + r * {g.PitchO}, t = y + r * {Wo};");
-            w.CopyFloats("t", "o", Wo);
-            w.Close();
-        }
-        EmitSlowActivation(w, l.Activation, "y", l.Output.Size);
-        w.Close().Line();
-        if (pooled) EmitConvPoolKernel(w, l, plan);
+        EmitConvDriver(w, l, plan, pooled: false);
+        if (pooled) EmitConvDriver(w, l, plan, pooled: true);
     }
 
     /// <summary>
-    /// <c>{m}_ConvolvePool(x, y, weights, bias, ws)</c>: the convolution followed by a 2×2/2 max pool (inference), y
-    /// being the pool's output. Tiles hold an even number of output rows; their epilogue takes the maximum of each
-    /// row pair, then of each column pair (even and odd lanes, a shuffle), and stores half a vector.
+    /// Register tiles for each vector path and the driver that runs them after the Pad step:
+    /// <c>{m}_Convolve(x, y, weights, bias, ws)</c>, or with <paramref name="pooled"/> <c>{m}_ConvolvePool</c>, the
+    /// convolution followed by a 2×2/2 max pool (inference), y being the pool's output. Pooled tiles hold an even
+    /// number of output rows; their epilogue takes the maximum of each row pair, then of each column pair (even and
+    /// odd lanes, a shuffle), and stores half a vector.
     /// </summary>
-    private static void EmitConvPoolKernel(CodeWriter w, LayerSpec l, WorkspacePlan plan)
+    private static void EmitConvDriver(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool pooled)
     {
         ConvGeometry g = plan.Geometry[l.Index];
         string m = Method(l);
-        int F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W, pitch = g.PitchO / 2;
+        int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W, KH = l.KernelH, KW = l.KernelW;
+        int shrink = pooled ? 2 : 1, pitch = g.PitchO / shrink, width = Wo / shrink;
         var tiles = new Dictionary<VecPath, ConvTile>();
         foreach (VecPath v in VecPath.All)
         {
-            ConvTile t = ChoosePoolTile(v, g.PitchO / v.Lanes, F, Ho);
+            ConvTile t = pooled ? ChoosePoolTile(v, g.PitchO / v.Lanes, F, Ho) : ChooseConvTile(v, g.PitchO / v.Lanes, F, Ho);
             tiles[v] = t;
             foreach (var (ft, rt) in t.Variants())
-                EmitConvTile(w, l, g, v, t.Cv, ft, rt, pooled: true);
+                EmitConvTile(w, l, g, v, t.Cv, ft, rt, pooled);
         }
+
         bool direct = g.PitchO == Wo;
-        w.Line($"/// <summary>{Doc(l.Name)} and the 2×2/2 max pool after it: {l.Input} → {F}×{Ho / 2}×{Wo / 2}, for inference.</summary>");
-        w.Open($"private static void {m}_ConvolvePool(float* x, float* y, float* wt, float* bias, float* ws)");
+        w.Line(pooled
+            ? $"/// <summary>{Doc(l.Name)} and the 2×2/2 max pool after it: {l.Input} → {F}×{Ho / 2}×{width}, for inference.</summary>"
+            : $"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output} with the given weights [{F}, {C}, {KH}, {KW}] and bias.</summary>");
+        w.Open($"private static void {m}_{(pooled ? "ConvolvePool" : "Convolve")}(float* x, float* y, float* wt, float* bias, float* ws)");
         w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
         w.Line($"{m}_Pad(x, P);");
-        w.Line(direct ? "float* O = y; // pooled rows are whole half vectors wide: write the output in place"
-                      : $"float* O = ws + {plan.Tile}; // pooled rows {pitch} wide, compacted to {Wo / 2} below");
+        string rows = pooled ? "pooled rows" : "rows";
+        w.Line(direct ? $"float* O = y; // {rows} are whole {(pooled ? "half vectors" : "vectors")} wide: write the output in place"
+                      : $"float* O = ws + {plan.Tile}; // {rows} {pitch} wide, compacted to {width} below");
         EmitPathSwitch(w, v =>
         {
             ConvTile t = tiles[v];
-            w.Line($"// {t.Ft} filter(s) × {t.Rt} rows × {t.Cv} vector(s) of {v.Lanes} columns in registers, pooled to {t.Rt / 2} × {t.Cv} half vector(s)");
-            EmitConvTileLoops(w, l, g, v, t, pooled: true);
+            w.Line($"// {t.Ft} filters × {t.Rt} rows × {t.Cv} vector(s) of {v.Lanes} columns in registers" +
+                   (pooled ? $", pooled to {t.Rt / 2} × {t.Cv} half vector(s)" : ""));
+            EmitConvTileLoops(w, l, g, v, t, pooled);
         });
         if (!direct)
         {
-            w.Open($"for (int r = 0; r < {F * Ho / 2}; r++)");
-            w.Line($"float* o = O + r * {pitch}, t = y + r * {Wo / 2};");
-            w.CopyFloats("t", "o", Wo / 2);
+            w.Open($"for (int r = 0; r < {F * Ho / shrink}; r++)");
+            w.Line($"float* o = O + r * {pitch}, t = y + r * {width};");
+            w.CopyFloats("t", "o", width);
             w.Close();
         }
+        if (!pooled) EmitSlowActivation(w, l.Activation, "y", l.Output.Size);
         w.Close().Line();
     }
 
