@@ -21,12 +21,12 @@ internal static partial class Emitter
         // ---- forward ----
         // Weights larger than a core's L2 are streamed from L3 on every pass. Each pass walks the unit blocks in the
         // opposite order to the pass before, so it starts on the rows the last one left in L2. Every output is
-        // still the same sum in the same order.
+        // still the same sum in the same order, so the flag is only a cache hint: it is a plain static (threads
+        // racing on it change nothing but the order; a [ThreadStatic] failed in collectible load contexts).
         bool zigzag = (long)In * U * 4 > ZigzagWeightBytes;
         if (zigzag)
         {
-            w.Line($"/// <summary>Whether the next pass over {Doc(l.Name)}'s weights on this thread walks the unit blocks backwards.</summary>");
-            w.Line("[global::System.ThreadStatic]");
+            w.Line($"/// <summary>Whether the next pass over {Doc(l.Name)}'s weights walks the unit blocks backwards (a cache hint: results do not depend on it).</summary>");
             w.Line($"private static bool {m}_Reverse;");
             w.Line();
         }
