@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
 using Unrolled.Generator.Model;
 using static Unrolled.Generator.CodeWriter;
 
@@ -295,17 +294,14 @@ internal static partial class Emitter
         {
             // Row pairs, then column pairs: lanes 2i and 2i + 1 meet in lane i of the lower half.
             int half = v.Lanes / 2, pitch = g.PitchO / 2;
-            string halfVec = v == VecPath.V512 ? VecPath.V256.Vec : v == VecPath.V256 ? VecPath.V128.Vec : "global::System.Runtime.Intrinsics.Vector64";
-            string evens = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half)).ToString()));
-            string odds = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half) + 1).ToString()));
-            w.Line($"global::System.Runtime.Intrinsics.{v.Vec.Substring(v.Vec.LastIndexOf('.') + 1)}<int> even = {v.Vec}.Create({evens}), odd = {v.Vec}.Create({odds});");
+            w.Line($"{v.Vec}<int> even = {v.Vec}.Create({PairLanes(v, 0)}), odd = {v.Vec}.Create({PairLanes(v, 1)});");
             for (int f = 0; f < ft; f++)
                 for (int r = 0; r < rt; r += 2)
                     for (int c = 0; c < cv; c++)
                     {
                         string top = FastActivation(v, l.Activation, $"a{f}_{r}_{c}"), bottom = FastActivation(v, l.Activation, $"a{f}_{r + 1}_{c}");
                         w.Line($"{v.T} m{f}_{r}_{c} = {v.Vec}.Max({top}, {bottom});");
-                        w.Line($"{halfVec}.Store({v.Vec}.GetLower({v.Vec}.Max({v.Vec}.Shuffle(m{f}_{r}_{c}, even), {v.Vec}.Shuffle(m{f}_{r}_{c}, odd))), " +
+                        w.Line($"{v.Half}.Store({v.Vec}.GetLower({v.Vec}.Max({v.Vec}.Shuffle(m{f}_{r}_{c}, even), {v.Vec}.Shuffle(m{f}_{r}_{c}, odd))), " +
                                $"O + (f0 + {f}) * {Ho / 2 * pitch} + (oy0 / 2 + {r / 2}) * {pitch} + col0 / 2 + {c * half});");
                     }
         }

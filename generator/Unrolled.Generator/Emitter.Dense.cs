@@ -73,16 +73,14 @@ internal static partial class Emitter
             {
                 int us = ns == 1 ? Math.Min(8, U) : ut, main = U - U % us;
                 if (zigzag) w.Line("reverse = !reverse;");
-                if (main > 0 && zigzag)
+                if (main > 0)
                 {
-                    w.Open($"for (int k = 0; k < {main}; k += {us})");
-                    w.Line($"int u0 = reverse ? {main - us} - k : k;");
-                    Tile(ns, us, "u0");
-                    w.Close();
-                }
-                else if (main > 0)
-                {
-                    w.Open($"for (int u0 = 0; u0 < {main}; u0 += {us})");
+                    if (zigzag)
+                    {
+                        w.Open($"for (int k = 0; k < {main}; k += {us})");
+                        w.Line($"int u0 = reverse ? {main - us} - k : k;");
+                    }
+                    else w.Open($"for (int u0 = 0; u0 < {main}; u0 += {us})");
                     Tile(ns, us, "u0");
                     w.Close();
                 }

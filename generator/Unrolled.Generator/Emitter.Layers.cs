@@ -132,6 +132,11 @@ internal static partial class Emitter
         w.Close().Close().Close().Close().Line();
     }
 
+    /// <summary>Shuffle indices that put cell 2i (<paramref name="parity"/> 0) or 2i + 1 (parity 1) of a vector in lane
+    /// i of its lower half (the upper half repeats them): with a maximum or sum of the two, each column pair's result.</summary>
+    private static string PairLanes(VecPath v, int parity)
+        => string.Join(", ", Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % (v.Lanes / 2)) + parity).ToString()));
+
     /// <summary>2×2 pooling with stride 2 and no padding, branch-free: one vector of input columns from each of
     /// the two rows, combined, then even and odd lanes combined (a shuffle), giving half a vector of outputs.</summary>
     private static void EmitPool2x2(CodeWriter w, LayerSpec l, bool max)
@@ -152,15 +157,12 @@ internal static partial class Emitter
         {
             int half = v.Lanes / 2;
             if (Wo < half) continue;
-            string evens = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half)).ToString()));
-            string odds = string.Join(", ", System.Linq.Enumerable.Range(0, v.Lanes).Select(i => (2 * (i % half) + 1).ToString()));
-            string halfVec = v == VecPath.V512 ? VecPath.V256.Vec : VecPath.V128.Vec;
             w.Open($"if (v{v.Suffix})");
             w.Open($"for (; ox + {half} <= {Wo}; ox += {half})");
             w.Line($"{v.T} a = {Op(v, $"{v.Vec}.Load(r0 + 2 * ox)", $"{v.Vec}.Load(r1 + 2 * ox)")};");
-            w.Line($"{v.T} e = {v.Vec}.Shuffle(a, {v.Vec}.Create({evens}));");
-            w.Line($"{v.T} d = {v.Vec}.Shuffle(a, {v.Vec}.Create({odds}));");
-            w.Line($"{halfVec}.Store({v.Vec}.GetLower({Op(v, "e", "d")}{scale}), o + ox);");
+            w.Line($"{v.T} e = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 0)}));");
+            w.Line($"{v.T} d = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 1)}));");
+            w.Line($"{v.Half}.Store({v.Vec}.GetLower({Op(v, "e", "d")}{scale}), o + ox);");
             w.Close();
             w.Close();
         }
@@ -191,14 +193,13 @@ internal static partial class Emitter
             if (Wo < half) continue;
             string Each(Func<int, string> f) => string.Join(", ", Enumerable.Range(0, lanes).Select(f));
             string intVec = $"global::System.Runtime.Intrinsics.Vector{lanes * 32}<int>";
-            string halfVec = v == VecPath.V512 ? VecPath.V256.Vec : v == VecPath.V256 ? VecPath.V128.Vec : "global::System.Runtime.Intrinsics.Vector64";
-            string halfZero = (v == VecPath.V512 ? VecPath.V256.T : v == VecPath.V256 ? VecPath.V128.T : "global::System.Runtime.Intrinsics.Vector64<float>") + ".Zero";
+            string halfZero = $"{v.Half}<float>.Zero";
             w.Open($"if (v{v.Suffix})");
             w.Line($"{v.T} oddLanes = {v.Vec}.AsSingle({v.Vec}.Create({Each(i => i % 2 == 1 ? "-1" : "0")}));");
             w.Line($"{intVec} pair = {v.Vec}.Create({Each(i => (i / 2).ToString())}), even = {v.Vec}.Create({Each(i => (i & ~1).ToString())}), partner = {v.Vec}.Create({Each(i => (i ^ 1).ToString())});");
             w.Open($"for (; ox + {half} <= {Wo}; ox += {half})");
-            w.Line($"{v.T} m = {v.Vec}.Shuffle({v.Vec}.Create({halfVec}.Load(ym + ox), {halfZero}), pair);");
-            w.Line($"{v.T} d = {v.Vec}.Shuffle({v.Vec}.Create({halfVec}.Load(dym + ox), {halfZero}), pair);");
+            w.Line($"{v.T} m = {v.Vec}.Shuffle({v.Vec}.Create({v.Half}.Load(ym + ox), {halfZero}), pair);");
+            w.Line($"{v.T} d = {v.Vec}.Shuffle({v.Vec}.Create({v.Half}.Load(dym + ox), {halfZero}), pair);");
             w.Line($"{v.T} top = {v.Vec}.Equals({v.Vec}.Load(r0 + 2 * ox), m), bottom = {v.Vec}.Equals({v.Vec}.Load(r1 + 2 * ox), m);");
             w.Line($"{v.T} topEven = {v.Vec}.Shuffle(top, even), bottomEven = {v.Vec}.Shuffle(bottom, even);");
             w.Line($"{v.T} topAny = top | {v.Vec}.Shuffle(top, partner); // either cell of the top row, in both lanes of the pair");

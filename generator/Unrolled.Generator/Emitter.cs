@@ -227,20 +227,20 @@ internal static partial class Emitter
         w.Line("float* x = _x + (long)n0 * InputSize;");
         w.Line("float* y = _y + (long)n0 * OutputSize;");
         string input = "x", inStride = "InputSize";
+        // Where layer i writes: the output for the last, else the ping or pong buffer by parity.
+        string Output(int i) => i == net.Layers.Count - 1 ? "y" : $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
+        string OutStride(int i) => i == net.Layers.Count - 1 ? "OutputSize" : plan.ActStride.ToString();
         for (int i = 0; i < net.Layers.Count; i++)
         {
             LayerSpec l = net.Layers[i];
-            bool last = i == net.Layers.Count - 1;
-            string output = last ? "y" : $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
-            string outStride = last ? "OutputSize" : plan.ActStride.ToString();
-            if (i + 1 < net.Layers.Count && FusesPool(l, net.Layers[i + 1]))
+            // A convolution and its 2×2 max pool run as one kernel, writing where the pool would. That is the buffer
+            // the convolution reads, which is safe: its Pad step copies the whole sample before any tile writes.
+            bool fused = i + 1 < net.Layers.Count && FusesPool(l, net.Layers[i + 1]);
+            if (fused) i++;
+            string output = Output(i), outStride = OutStride(i);
+            if (fused)
             {
-                // The convolution and its 2×2 max pool as one kernel, writing where the pool would. That is the buffer
-                // the convolution reads, which is safe: its Pad step copies the whole sample before any tile writes.
-                LayerSpec pool = net.Layers[++i];
-                last = i == net.Layers.Count - 1;
-                output = last ? "y" : $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
-                outStride = last ? "OutputSize" : plan.ActStride.ToString();
+                LayerSpec pool = net.Layers[i];
                 w.Line($"for (int a = 0; a < count; a++) {Method(l)}_ConvolvePool({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws); // {Comment(l.Name)} and {Comment(pool.Name)}: {pool.Output}");
             }
             else if (l.Kind == LayerKind.Dense)

@@ -92,6 +92,9 @@ internal sealed class VecPath
     /// <summary>Stores vector <paramref name="value"/> at pointer <paramref name="at"/>.</summary>
     public string Store(string value, string at) => $"{Vec}.Store({value}, {at});";
 
+    /// <summary>The static vector class of half this width (GetLower's type): Vector256, Vector128, Vector64.</summary>
+    public string Half => "global::System.Runtime.Intrinsics.Vector" + (Lanes * 16);
+
     public static readonly VecPath V512 = new("512", "global::System.Runtime.Intrinsics.Vector512", 16, 24, "global::Unrolled.Kernels.Use512");
     public static readonly VecPath V256 = new("256", "global::System.Runtime.Intrinsics.Vector256", 8, 12, "global::Unrolled.Kernels.Use256");
     public static readonly VecPath V128 = new("128", "global::System.Runtime.Intrinsics.Vector128", 4, 12, "true");
