@@ -99,17 +99,16 @@ internal static partial class Emitter
         ConvGeometry g = plan.Geometry[l.Index];
         string m = Method(l);
         int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W, KH = l.KernelH, KW = l.KernelW;
-        int shrink = pooled ? 2 : 1, pitch = g.PitchO / shrink, width = Wo / shrink;
+        int shrink = pooled ? 2 : 1, width = Wo / shrink;
         var tiles = new Dictionary<VecPath, ConvTile>();
         foreach (VecPath v in VecPath.All)
         {
-            ConvTile t = pooled ? ChoosePoolTile(v, g.PitchO / v.Lanes, F, Ho) : ChooseConvTile(v, g.PitchO / v.Lanes, F, Ho);
+            ConvTile t = ChooseTile(v, g, F, Ho, Wo, pooled);
             tiles[v] = t;
             foreach (var (ft, rt) in t.Variants())
-                EmitConvTile(w, l, g, v, t.Cv, ft, rt, pooled);
+                EmitConvTile(w, l, g, v, t, ft, rt, pooled);
         }
 
-        bool direct = g.PitchO == Wo;
         w.Line(pooled
             ? $"/// <summary>{Doc(l.Name)} and the 2×2/2 max pool after it: {l.Input} → {F}×{Ho / 2}×{width}, for inference.</summary>"
             : $"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output} with the given weights [{F}, {C}, {KH}, {KW}] and bias.</summary>");
@@ -117,24 +116,92 @@ internal static partial class Emitter
         w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
         w.Line($"{m}_Pad(x, P);");
         string rows = pooled ? "pooled rows" : "rows";
-        w.Line(direct ? $"float* O = y; // {rows} are whole {(pooled ? "half vectors" : "vectors")} wide: write the output in place"
-                      : $"float* O = ws + {plan.Tile}; // {rows} {pitch} wide, compacted to {width} below");
         EmitPathSwitch(w, v =>
         {
             ConvTile t = tiles[v];
-            w.Line($"// {t.Ft} filters × {t.Rt} rows × {t.Cv} vector(s) of {v.Lanes} columns in registers" +
-                   (pooled ? $", pooled to {t.Rt / 2} × {t.Cv} half vector(s)" : ""));
+            int pitch = t.Pitch / shrink;
+            bool direct = pitch == width;
+            w.Line(direct ? $"float* O = y; // {rows} are stored exactly {width} wide: the output is written in place"
+                          : $"float* O = ws + {plan.Tile}; // {rows} {pitch} wide, compacted to {width} below");
+            w.Line($"// {t.Ft} filters × {t.Rt} rows × {t.Cv} vector(s) of {v.Lanes} columns" +
+                   (t.Paired ? $" and, per row pair, one vector of two {v.Lanes / 2}-column row ends" : "") + " in registers" +
+                   (pooled ? ", pooled" : ""));
             EmitConvTileLoops(w, l, g, v, t, pooled);
+            if (!direct)
+            {
+                w.Open($"for (int r = 0; r < {F * Ho / shrink}; r++)");
+                w.Line($"float* o = O + r * {pitch}, t = y + r * {width};");
+                w.CopyFloats("t", "o", width);
+                w.Close();
+            }
         });
-        if (!direct)
-        {
-            w.Open($"for (int r = 0; r < {F * Ho / shrink}; r++)");
-            w.Line($"float* o = O + r * {pitch}, t = y + r * {width};");
-            w.CopyFloats("t", "o", width);
-            w.Close();
-        }
         if (!pooled) EmitSlowActivation(w, l.Activation, "y", l.Output.Size);
         w.Close().Line();
+    }
+
+    /// <summary>
+    /// The register tile of one vector path. Rows whose width is a whole number of vectors are stored exactly, in
+    /// place. Rows half a vector longer than a whole number (24 columns in 16 lanes) may pair up: the two half-vector
+    /// ends of rows r and r + 1 share one vector, so no lane computes a column that does not exist. Otherwise rows are
+    /// computed at the geometry's pitch (a multiple of 16) and compacted afterwards. Between the paired and the
+    /// padded tile the cheaper by <see cref="TileCost"/> is taken.
+    /// </summary>
+    private static ConvTile ChooseTile(VecPath v, ConvGeometry g, int F, int Ho, int Wo, bool pooled)
+    {
+        int L = v.Lanes;
+        if (Wo % L == 0)
+        {
+            ConvTile t = pooled ? ChoosePoolTile(v, Wo / L, F, Ho) : ChooseConvTile(v, Wo / L, F, Ho);
+            t.Pitch = Wo;
+            return t;
+        }
+        ConvTile padded = pooled ? ChoosePoolTile(v, g.PitchO / L, F, Ho) : ChooseConvTile(v, g.PitchO / L, F, Ho);
+        padded.Pitch = g.PitchO;
+        if (L < 8 || Wo % L != L / 2 || Ho % 2 != 0) return padded;
+        ConvTile? paired = ChoosePairedTile(v, Wo / L, F, Ho, Wo);
+        return paired is not null && TileCost(v, paired, Wo) < TileCost(v, padded, Wo) ? paired : padded;
+    }
+
+    /// <summary>
+    /// Instructions per useful multiply-add in the inner loop of a tile over the whole layer (tail tiles included):
+    /// FMAs plus loads (vectors of input, broadcast weights, and for a paired tile two half loads per row pair),
+    /// divided by the FMAs whose lanes hold real columns. Measured on SimpleConvNet's 24-column rows, the order of
+    /// this figure is the order of the tiles' speed.
+    /// </summary>
+    private static double TileCost(VecPath v, ConvTile t, int Wo)
+    {
+        double instructions = 0, useful = 0;
+        foreach (var (ft, rt) in t.Variants())
+        {
+            int pairs = t.Paired ? rt / 2 : 0;
+            double tiles = (double)(ft == t.Ft ? t.F / t.Ft : 1) * (rt == t.Rt ? t.Ho / t.Rt : 1) * (t.Pitch / t.Step(v));
+            double fmas = ft * (rt * t.Cv + pairs), loads = ft + rt * t.Cv + 2 * pairs;
+            instructions += tiles * (fmas + loads);
+            useful += tiles * ft * rt * (t.Paired ? Wo : t.Step(v) * (double)Wo / t.Pitch) / v.Lanes;
+        }
+        return instructions / useful;
+    }
+
+    /// <summary>
+    /// Filters × row pairs for a paired tile, the cheapest by <see cref="TileCost"/> whose accumulators fit the
+    /// budget and whose accumulators and broadcast weights leave registers for the loads (more spill: measured);
+    /// null when no row pair fits.
+    /// </summary>
+    private static ConvTile? ChoosePairedTile(VecPath v, int full, int F, int Ho, int Wo)
+    {
+        int perPair = 2 * full + 1, registers = v.Lanes == 16 ? 26 : 15;
+        ConvTile? best = null;
+        double bestCost = double.MaxValue;
+        for (int ft = 1; ft <= F; ft++)
+            for (int pairs = 1; pairs <= Ho / 2; pairs++)
+            {
+                int accumulators = ft * pairs * perPair;
+                if (accumulators > v.Budget || accumulators + ft > registers) break;
+                var t = new ConvTile { Ft = ft, Rt = 2 * pairs, Cv = full, F = F, Ho = Ho, Paired = true, Pitch = Wo };
+                double cost = TileCost(v, t, Wo);
+                if (cost < bestCost - 1e-9) { best = t; bestCost = cost; }
+            }
+        return best;
     }
 
     /// <summary>The convolution's tile with an even number of rows (fewer filters when one row pair would not fit).</summary>
@@ -228,6 +295,12 @@ internal static partial class Emitter
     private sealed class ConvTile
     {
         public int Ft, Rt, Cv, F, Ho;
+        /// <summary>Besides Cv whole vectors per row, each row pair's two half-vector ends share one vector.</summary>
+        public bool Paired;
+        /// <summary>Output row pitch the tile stores at: the row width when stores are exact, else the geometry's PitchO.</summary>
+        public int Pitch;
+        /// <summary>Columns one tile covers.</summary>
+        public int Step(VecPath v) => Paired ? Pitch : Cv * v.Lanes;
         public int FTail => F % Ft;
         public int RTail => Ho % Rt;
 
@@ -256,22 +329,27 @@ internal static partial class Emitter
         return new ConvTile { Ft = ft, Rt = rt, Cv = cv, F = F, Ho = Ho };
     }
 
-    private static string TileName(LayerSpec l, VecPath v, int ft, int rt, int cv, bool pooled = false)
-        => $"{Method(l)}_{(pooled ? "PoolTile" : "Tile")}{ft}x{rt}x{cv}_{v.Suffix}";
+    private static string TileName(LayerSpec l, VecPath v, ConvTile t, int ft, int rt, bool pooled = false)
+        => $"{Method(l)}_{(pooled ? "PoolTile" : "Tile")}{ft}x{rt}x{t.Cv}{(t.Paired ? "p" : "")}_{v.Suffix}";
 
-    private static void EmitConvTile(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, int cv, int ft, int rt, bool pooled = false)
+    private static void EmitConvTile(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, ConvTile t, int ft, int rt, bool pooled = false)
     {
         int C = l.Input.C, KH = l.KernelH, KW = l.KernelW, S = g.S, KK = KH * KW, CKK = C * KK;
-        int Ho = l.Output.H;
-        w.Line($"/// <summary>{Doc(l.Name)}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {v.Lanes} columns; {ft * rt * cv} accumulators{(pooled ? "; stores the 2×2 maxima" : "")}.</summary>");
+        int Ho = l.Output.H, cv = t.Cv, L = v.Lanes, half = L / 2, pairs = t.Paired ? rt / 2 : 0;
+        int accumulators = ft * (rt * cv + pairs);
+        w.Line($"/// <summary>{Doc(l.Name)}: {ft} filter(s) × {rt} output row(s) × {cv} vector(s) of {L} columns" +
+               (t.Paired ? $", and the last {half} columns of each row pair in one vector" : "") +
+               $"; {accumulators} accumulators{(pooled ? "; stores the 2×2 maxima" : "")}.</summary>");
         w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]");
-        w.Open($"private static void {TileName(l, v, ft, rt, cv, pooled)}(float* P, float* wt, float* bias, float* O, int f0, int oy0, int col0)");
+        w.Open($"private static void {TileName(l, v, t, ft, rt, pooled)}(float* P, float* wt, float* bias, float* O, int f0, int oy0, int col0)");
         for (int f = 0; f < ft; f++)
         {
             string init = l.HasBias ? $"{v.Vec}.Create(bias[f0 + {f}])" : $"{v.T}.Zero";
             for (int r = 0; r < rt; r++)
                 for (int c = 0; c < cv; c++)
                     w.Line($"{v.T} a{f}_{r}_{c} = {init};");
+            for (int q = 0; q < pairs; q++)
+                w.Line($"{v.T} e{f}_{q} = {init};");
         }
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float* pc = P + c * {g.Plane} + oy0 * {S * g.PitchP} + col0;");
@@ -285,51 +363,89 @@ internal static partial class Emitter
         for (int r = 0; r < rt; r++)
             for (int c = 0; c < cv; c++)
             {
-                w.Line($"{v.T} x{r}_{c} = {v.Vec}.Load(px + {r * S * g.PitchP + c * v.Lanes});");
+                w.Line($"{v.T} x{r}_{c} = {v.Vec}.Load(px + {r * S * g.PitchP + c * L});");
                 for (int f = 0; f < ft; f++)
                     w.Line($"a{f}_{r}_{c} = {v.Fma($"w{f}", $"x{r}_{c}", $"a{f}_{r}_{c}")};");
             }
+        for (int q = 0; q < pairs; q++)
+        {
+            // Lower half: row 2q's last columns; upper half: row 2q + 1's.
+            w.Line($"{v.T} z{q} = {v.Vec}.Create({v.Half}.Load(px + {2 * q * S * g.PitchP + cv * L}), {v.Half}.Load(px + {(2 * q + 1) * S * g.PitchP + cv * L}));");
+            for (int f = 0; f < ft; f++)
+                w.Line($"e{f}_{q} = {v.Fma($"w{f}", $"z{q}", $"e{f}_{q}")};");
+        }
         w.Close().Close().Close();
+        int pitch = t.Pitch;
         if (pooled)
         {
             // Row pairs, then column pairs: lanes 2i and 2i + 1 meet in lane i of the lower half.
-            int half = v.Lanes / 2, pitch = g.PitchO / 2;
+            int pooledPitch = pitch / 2;
+            string Out(int f, int q, int col) => $"O + (f0 + {f}) * {Ho / 2 * pooledPitch} + (oy0 / 2 + {q}) * {pooledPitch} + col0 / 2 + {col}";
             w.Line($"{v.Vec}<int> even = {v.Vec}.Create({PairLanes(v, 0)}), odd = {v.Vec}.Create({PairLanes(v, 1)});");
+            VecPath h = pairs > 0 ? v.HalfPath : v;
+            if (pairs > 0)
+                w.Line($"{h.Vec}<int> evenHalf = {h.Vec}.Create({PairLanes(h, 0)}), oddHalf = {h.Vec}.Create({PairLanes(h, 1)});");
             for (int f = 0; f < ft; f++)
                 for (int r = 0; r < rt; r += 2)
+                {
                     for (int c = 0; c < cv; c++)
                     {
                         string top = FastActivation(v, l.Activation, $"a{f}_{r}_{c}"), bottom = FastActivation(v, l.Activation, $"a{f}_{r + 1}_{c}");
                         w.Line($"{v.T} m{f}_{r}_{c} = {v.Vec}.Max({top}, {bottom});");
-                        w.Line($"{v.Half}.Store({v.Vec}.GetLower({v.Vec}.Max({v.Vec}.Shuffle(m{f}_{r}_{c}, even), {v.Vec}.Shuffle(m{f}_{r}_{c}, odd))), " +
-                               $"O + (f0 + {f}) * {Ho / 2 * pitch} + (oy0 / 2 + {r / 2}) * {pitch} + col0 / 2 + {c * half});");
+                        w.Line($"{v.Half}.Store({v.Vec}.GetLower({v.Vec}.Max({v.Vec}.Shuffle(m{f}_{r}_{c}, even), {v.Vec}.Shuffle(m{f}_{r}_{c}, odd))), {Out(f, r / 2, c * half)});");
                     }
+                    if (pairs > 0)
+                    {
+                        // The two rows' ends: the halves' maximum, then its column pairs: a quarter vector of outputs.
+                        int q = r / 2;
+                        w.Line($"{v.T} n{f}_{q} = {FastActivation(v, l.Activation, $"e{f}_{q}")};");
+                        w.Line($"{h.T} k{f}_{q} = {h.Vec}.Max({v.Vec}.GetLower(n{f}_{q}), {v.Vec}.GetUpper(n{f}_{q}));");
+                        string quarter = $"{h.Vec}.Max({h.Vec}.Shuffle(k{f}_{q}, evenHalf), {h.Vec}.Shuffle(k{f}_{q}, oddHalf))";
+                        w.Line(StoreQuarter(v, quarter, Out(f, q, cv * half)));
+                    }
+                }
         }
         else
             for (int f = 0; f < ft; f++)
+            {
+                string Out(int r, int col) => $"O + (f0 + {f}) * {Ho * pitch} + (oy0 + {r}) * {pitch} + col0 + {col}";
                 for (int r = 0; r < rt; r++)
                     for (int c = 0; c < cv; c++)
-                    {
-                        string a = $"a{f}_{r}_{c}";
-                        string value = FastActivation(v, l.Activation, a);
-                        w.Line(v.Store(value, $"O + (f0 + {f}) * {Ho * g.PitchO} + (oy0 + {r}) * {g.PitchO} + col0 + {c * v.Lanes}"));
-                    }
+                        w.Line(v.Store(FastActivation(v, l.Activation, $"a{f}_{r}_{c}"), Out(r, c * L)));
+                for (int q = 0; q < pairs; q++)
+                {
+                    w.Line($"{v.T} n{f}_{q} = {FastActivation(v, l.Activation, $"e{f}_{q}")};");
+                    w.Line($"{v.Half}.Store({v.Vec}.GetLower(n{f}_{q}), {Out(2 * q, cv * L)});");
+                    w.Line($"{v.Half}.Store({v.Vec}.GetUpper(n{f}_{q}), {Out(2 * q + 1, cv * L)});");
+                }
+            }
         w.Close().Line();
     }
 
+    /// <summary>Stores the lower half of <paramref name="half"/>, a vector of half <paramref name="v"/>'s width: four
+    /// floats for 512-bit paths, two for 256-bit ones (as one 64-bit value: Vector64 is not accelerated on x64).</summary>
+    private static string StoreQuarter(VecPath v, string half, string at) => v.Lanes switch
+    {
+        16 => $"global::System.Runtime.Intrinsics.Vector128.Store(global::System.Runtime.Intrinsics.Vector256.GetLower({half}), {at});",
+        8 => $"global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned({at}, global::System.Runtime.Intrinsics.Vector128.ToScalar(global::System.Runtime.Intrinsics.Vector128.AsDouble({half})));",
+        _ => throw new InvalidOperationException("paired tiles need vectors of at least 8 lanes"),
+    };
+
     private static void EmitConvTileLoops(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v, ConvTile t, bool pooled = false)
     {
-        int fMain = l.Output.C - t.FTail, rMain = l.Output.H - t.RTail, step = t.Cv * v.Lanes;
+        int fMain = l.Output.C - t.FTail, rMain = l.Output.H - t.RTail, step = t.Step(v);
+        string Columns(int ft, int rt, string f0, string oy0) => step == t.Pitch
+            ? $"{TileName(l, v, t, ft, rt, pooled)}(P, wt, bias, O, {f0}, {oy0}, 0);"
+            : $"for (int col0 = 0; col0 < {t.Pitch}; col0 += {step}) {TileName(l, v, t, ft, rt, pooled)}(P, wt, bias, O, {f0}, {oy0}, col0);";
         void Rows(int ft, string f0)
         {
             if (rMain > 0)
             {
                 w.Open($"for (int oy0 = 0; oy0 < {rMain}; oy0 += {t.Rt})");
-                w.Line($"for (int col0 = 0; col0 < {g.PitchO}; col0 += {step}) {TileName(l, v, ft, t.Rt, t.Cv, pooled)}(P, wt, bias, O, {f0}, oy0, col0);");
+                w.Line(Columns(ft, t.Rt, f0, "oy0"));
                 w.Close();
             }
-            if (t.RTail > 0)
-                w.Line($"for (int col0 = 0; col0 < {g.PitchO}; col0 += {step}) {TileName(l, v, ft, t.RTail, t.Cv, pooled)}(P, wt, bias, O, {f0}, {rMain}, col0);");
+            if (t.RTail > 0) w.Line(Columns(ft, t.RTail, f0, rMain.ToString()));
         }
         if (fMain > 0)
         {

@@ -95,6 +95,14 @@ internal sealed class VecPath
     /// <summary>The static vector class of half this width (GetLower's type): Vector256, Vector128, Vector64.</summary>
     public string Half => "global::System.Runtime.Intrinsics.Vector" + (Lanes * 16);
 
+    /// <summary>The path of half this width (V512 → V256 → V128); V128 has none.</summary>
+    public VecPath HalfPath => Lanes switch
+    {
+        16 => V256,
+        8 => V128,
+        _ => throw new InvalidOperationException("Vector128 has no half-width path here"),
+    };
+
     public static readonly VecPath V512 = new("512", "global::System.Runtime.Intrinsics.Vector512", 16, 24, "global::Unrolled.Kernels.Use512");
     public static readonly VecPath V256 = new("256", "global::System.Runtime.Intrinsics.Vector256", 8, 12, "global::Unrolled.Kernels.Use256");
     public static readonly VecPath V128 = new("128", "global::System.Runtime.Intrinsics.Vector128", 4, 12, "true");
