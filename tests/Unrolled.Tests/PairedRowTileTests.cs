@@ -13,8 +13,9 @@ namespace Unrolled.Tests
     /// Convolutions whose output rows are half a vector longer than a whole number of vectors (24 or 40 columns in
     /// 16 lanes, 12 or 20 in 8) share one vector between the ends of two rows and store rows exactly. These
     /// declarations reach those tiles on the 512- and 256-bit paths — pooled and not, filter and row tails, no bias,
-    /// LeakyReLU, stride 2, several input channels — and each is compared with the reference, forward (inference,
-    /// where the pool is fused) and backward (training, where the convolution runs alone), at every vector width.
+    /// LeakyReLU, stride 2, several input channels, the convolution as the last layer — and each is compared with the
+    /// reference, forward (inference, where the pool is fused) and backward (training, where the convolution runs
+    /// alone), at every vector width; its forward must not write past the caller's output.
     /// </summary>
     [Collection(nameof(VectorWidthCollection))]
     public class PairedRowTileTests
@@ -36,6 +37,9 @@ namespace Unrolled.Tests
             // 12 columns (256-bit pairs), 9 filters, pooled; then 20 columns (256-bit pairs), not pooled.
             new NetDecl(new Shape(2, 16, 16), new[] { LayerSpec.Conv(9, 5, activation: R), LayerSpec.MaxPool(2), LayerSpec.Dense(5) }),
             new NetDecl(new Shape(3, 10, 24), new[] { LayerSpec.Conv(6, 5, padding: 0, activation: R), LayerSpec.Dense(4) }),
+            // The convolution (alone, or with its pool) as the last layer: its exact-width rows go straight to the caller's output.
+            new NetDecl(new Shape(1, 28, 28), Loss.MeanSquaredError, new[] { LayerSpec.Conv(3, 5, activation: R) }),
+            new NetDecl(new Shape(1, 28, 28), Loss.MeanSquaredError, new[] { LayerSpec.Conv(2, 5, activation: R), LayerSpec.MaxPool(2) }),
         };
 
         private static readonly Lazy<CompiledBatch> Compiled = new(() => CompiledBatch.Compile(Decls));
@@ -69,6 +73,7 @@ namespace Unrolled.Tests
                     var problems = new[] { 1, 2, 5 }
                         .Select(batch => Parity.ForwardMismatch(network, reference, batch, seed: 40 + 10 * i + batch))
                         .Append(Parity.GradientMismatch(network, reference, 3, seed: 90 + i))
+                        .Append(WritesOnlyItsOutput(network, batch: 2))
                         .Where(p => p != null).ToList();
                     return problems.Count == 0 ? null : string.Join("\n    ", problems);
                 });
@@ -78,6 +83,20 @@ namespace Unrolled.Tests
             {
                 Kernels.MaxVectorBits = saved;
             }
+        }
+
+        /// <summary>Forward into a slice of a larger array: the floats after the slice keep their sentinel.</summary>
+        private static string? WritesOnlyItsOutput(INetwork network, int batch)
+        {
+            var input = new float[batch * network.InputSize];
+            var rng = new Random(5);
+            for (int i = 0; i < input.Length; i++) input[i] = (float)(rng.NextDouble() * 2 - 1);
+            int n = batch * network.OutputSize;
+            var output = new float[n + 64];
+            output.AsSpan(n).Fill(-12345f);
+            network.Forward(input, output.AsSpan(0, n));
+            int changed = output.AsSpan(n).ToArray().Count(v => v != -12345f);
+            return changed == 0 ? null : $"Forward wrote {changed} float(s) past its output";
         }
     }
 }
