@@ -149,14 +149,15 @@ internal static partial class Emitter
     private static ConvTile ChooseTile(VecPath v, ConvGeometry g, int F, int Ho, int Wo, bool pooled)
     {
         int L = v.Lanes;
-        if (Wo % L == 0)
+        // Whole vectors of rows stored at this pitch.
+        ConvTile Vectors(int pitch)
         {
-            ConvTile t = pooled ? ChoosePoolTile(v, Wo / L, F, Ho) : ChooseConvTile(v, Wo / L, F, Ho);
-            t.Pitch = Wo;
+            ConvTile t = pooled ? ChoosePoolTile(v, pitch / L, F, Ho) : ChooseConvTile(v, pitch / L, F, Ho);
+            t.Pitch = pitch;
             return t;
         }
-        ConvTile padded = pooled ? ChoosePoolTile(v, g.PitchO / L, F, Ho) : ChooseConvTile(v, g.PitchO / L, F, Ho);
-        padded.Pitch = g.PitchO;
+        if (Wo % L == 0) return Vectors(Wo);
+        ConvTile padded = Vectors(g.PitchO);
         if (L < 8 || Wo % L != L / 2 || Ho % 2 != 0) return padded;
         ConvTile? paired = ChoosePairedTile(v, Wo / L, F, Ho, Wo);
         return paired is not null && TileCost(v, paired, Wo) < TileCost(v, padded, Wo) ? paired : padded;

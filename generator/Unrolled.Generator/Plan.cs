@@ -9,7 +9,8 @@ namespace Unrolled.Generator;
 /// How a convolution lays out its input in the workspace: zero-padded and split into stride phases,
 /// so that every kernel read is a contiguous vector load whatever the stride.
 /// Element (c, row, col) of the padded input lives at c·Plane + (col % S)·Phase + row·PitchP + col / S.
-/// Output rows are computed PitchO columns wide (a multiple of 16), so every store is a whole vector.
+/// PitchO (a multiple of 16) is the row pitch of a convolution's output computed in whole vectors and compacted after;
+/// rows that a path can store exactly (whole vectors, or paired half-vector ends) are written at their width instead.
 /// Sizes are computed in 64 bits: the parser rejects (UNR0016) a network whose workspace would not fit one array,
 /// so the emitter only ever sees sizes that fit an int.
 /// </summary>
@@ -45,7 +46,7 @@ internal sealed class ConvGeometry
     public long Plane { get; }
     /// <summary>Floats of the padded, phase-split input.</summary>
     public long PhaseSize { get; }
-    /// <summary>Floats of the output computed with row pitch PitchO.</summary>
+    /// <summary>Floats of the output computed with row pitch PitchO (the compaction buffer's size).</summary>
     public long OutSize { get; }
 
     public static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
