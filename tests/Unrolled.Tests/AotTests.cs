@@ -152,16 +152,10 @@ public class AotTests : IDisposable
         double matched = accuracy;
         if (binaryPath != defaultPath)
         {
-            int saved = Kernels.MaxVectorBits;
-            try
+            using (VectorWidth.Limit(int.Parse(kernels.Groups[2].Value, CultureInfo.InvariantCulture)))
             {
-                Kernels.MaxVectorBits = int.Parse(kernels.Groups[2].Value, CultureInfo.InvariantCulture);
                 Assert.Equal(binaryPath, Kernels.ActivePath);
                 matched = Accuracy(loaded, test);
-            }
-            finally
-            {
-                Kernels.MaxVectorBits = saved;
             }
             _output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"in-process on the binary's path {binaryPath}: {matched * 100:F2}% (default path {defaultPath}: {accuracy * 100:F2}%)"));

@@ -290,37 +290,29 @@ namespace Unrolled.Tests
         [InlineData(128)]
         public void RandomDeclarationsMatchReferenceAtWidth(int bits)
         {
-            int saved = Kernels.MaxVectorBits;
-            try
+            using var width = VectorWidth.Limit(bits);
+            var failures = new List<string>();
+            int checkedNetworks = 0;
+            foreach (int chunk in new[] { 0, 6 })
             {
-                Kernels.MaxVectorBits = bits;
-                var failures = new List<string>();
-                int checkedNetworks = 0;
-                foreach (int chunk in new[] { 0, 6 })
-                {
-                    var compiled = RandomForwardTests.CompiledChunk(chunk);
-                    failures.AddRange(RandomForwardTests.CheckChunk(compiled));
-                    checkedNetworks += compiled.Decls.Count;
-                }
-                foreach (var (name, (decl, create)) in Benchmarks.All)
-                {
-                    if (Parity.ForwardMismatch(create(0), new NaiveNetwork(decl), 3, seed: 7) is { } problem)
-                        failures.Add($"{name}: {problem}");
-                    checkedNetworks++;
-                }
-                // Training kernels too: one chunk of the random gradient declarations and LeNet5.
-                var training = GeneratedGradientTests.CompiledChunk(0);
-                failures.AddRange(GeneratedGradientTests.CheckChunk(training).Select(f => "training: " + f));
-                if (Parity.GradientMismatch(new global::Benchmarks.LeNet5(0), new NaiveNetwork(Benchmarks.LeNet5), 3, seed: 7) is { } lenet)
-                    failures.Add($"training LeNet5: {lenet}");
-                checkedNetworks += training.Decls.Count + 1;
-                Assert.True(failures.Count == 0, CompiledBatch.Report(
-                    $"networks with MaxVectorBits = {bits} (path {Kernels.ActivePath})", checkedNetworks, failures));
+                var compiled = RandomForwardTests.CompiledChunk(chunk);
+                failures.AddRange(RandomForwardTests.CheckChunk(compiled));
+                checkedNetworks += compiled.Decls.Count;
             }
-            finally
+            foreach (var (name, (decl, create)) in Benchmarks.All)
             {
-                Kernels.MaxVectorBits = saved;
+                if (Parity.ForwardMismatch(create(0), new NaiveNetwork(decl), 3, seed: 7) is { } problem)
+                    failures.Add($"{name}: {problem}");
+                checkedNetworks++;
             }
+            // Training kernels too: one chunk of the random gradient declarations and LeNet5.
+            var training = GeneratedGradientTests.CompiledChunk(0);
+            failures.AddRange(GeneratedGradientTests.CheckChunk(training).Select(f => "training: " + f));
+            if (Parity.GradientMismatch(new global::Benchmarks.LeNet5(0), new NaiveNetwork(Benchmarks.LeNet5), 3, seed: 7) is { } lenet)
+                failures.Add($"training LeNet5: {lenet}");
+            checkedNetworks += training.Decls.Count + 1;
+            Assert.True(failures.Count == 0, CompiledBatch.Report(
+                $"networks with MaxVectorBits = {bits} (path {Kernels.ActivePath})", checkedNetworks, failures));
         }
     }
 

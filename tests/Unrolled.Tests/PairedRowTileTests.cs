@@ -64,25 +64,17 @@ namespace Unrolled.Tests
         [InlineData(128)]
         public void ForwardAndGradientsMatchTheReference(int bits)
         {
-            int saved = Kernels.MaxVectorBits;
-            try
+            using var width = VectorWidth.Limit(bits);
+            var failures = Compiled.Value.CheckAll((network, reference, i) =>
             {
-                Kernels.MaxVectorBits = bits;
-                var failures = Compiled.Value.CheckAll((network, reference, i) =>
-                {
-                    var problems = new[] { 1, 2, 5 }
-                        .Select(batch => Parity.ForwardMismatch(network, reference, batch, seed: 40 + 10 * i + batch))
-                        .Append(Parity.GradientMismatch(network, reference, 3, seed: 90 + i))
-                        .Append(WritesOnlyItsOutput(network, batch: 2))
-                        .Where(p => p != null).ToList();
-                    return problems.Count == 0 ? null : string.Join("\n    ", problems);
-                });
-                Assert.True(failures.Count == 0, CompiledBatch.Report($"paired-tile networks at {bits} bits (path {Kernels.ActivePath})", Decls.Count, failures));
-            }
-            finally
-            {
-                Kernels.MaxVectorBits = saved;
-            }
+                var problems = new[] { 1, 2, 5 }
+                    .Select(batch => Parity.ForwardMismatch(network, reference, batch, seed: 40 + 10 * i + batch))
+                    .Append(Parity.GradientMismatch(network, reference, 3, seed: 90 + i))
+                    .Append(WritesOnlyItsOutput(network, batch: 2))
+                    .Where(p => p != null).ToList();
+                return problems.Count == 0 ? null : string.Join("\n    ", problems);
+            });
+            Assert.True(failures.Count == 0, CompiledBatch.Report($"paired-tile networks at {bits} bits (path {Kernels.ActivePath})", Decls.Count, failures));
         }
 
         /// <summary>Forward into a slice of a larger array: the floats after the slice keep their sentinel.</summary>
