@@ -59,10 +59,6 @@ internal static partial class Emitter
         string m = Method(l);
         bool max = l.Kind == LayerKind.MaxPool2D;
         int C = l.Input.C, H = l.Input.H, W = l.Input.W, Ho = l.Output.H, Wo = l.Output.W, K = l.KernelH, S = l.Stride;
-        // The window's cell count overflows an int from K = 46341 on: then it is taken in 64 bits.
-        bool wide = (long)K * K > int.MaxValue;
-        string divisor = l.SamePadding ? (wide ? "(float)((long)(y1 - y0) * (x1 - x0))" : "(float)((y1 - y0) * (x1 - x0))") : F((double)K * K);
-
         void Window()
         {
             w.Line($"int y0 = oy * {S} - {l.PadTop}, x0 = ox * {S} - {l.PadLeft};");
@@ -80,20 +76,9 @@ internal static partial class Emitter
         }
         else
         {
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Line($"float* xc = x + c * {H * W};");
-        w.Line($"float* yc = y + c * {Ho * Wo};");
-        w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
-        w.Open($"for (int ox = 0; ox < {Wo}; ox++)");
-        Window();
-        w.Line(max ? "float best = float.NegativeInfinity;" : "float sum = 0f;");
-        w.Open("for (int iy = y0; iy < y1; iy++)");
-        w.Line($"float* r = xc + iy * {W};");
-        w.Line(max ? "for (int ix = x0; ix < x1; ix++) if (r[ix] > best || float.IsNaN(r[ix])) best = r[ix];"
-                   : "for (int ix = x0; ix < x1; ix++) sum += r[ix];");
-        w.Close();
-        w.Line(max ? $"yc[oy * {Wo} + ox] = best;" : $"yc[oy * {Wo} + ox] = sum / {divisor};");
-        w.Close().Close().Close().Close().Line();
+            // Separable: each output row's window rows are combined in vectors, then each output takes its columns.
+            w.Line($"global::Unrolled.Runtime.Pooling.Forward(x, y, {C}, {H}, {W}, {Ho}, {Wo}, {K}, {S}, {l.PadTop}, {l.PadLeft}, max: {(max ? "true" : "false")}, realCells: {(l.SamePadding ? "true" : "false")});");
+            w.Close().Line();
         }
 
         w.Line($"/// <summary>{Doc(l.Name)} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
@@ -106,6 +91,13 @@ internal static partial class Emitter
             w.Close().Line();
             return;
         }
+        if (!max)
+        {
+            // The row of output gradients is spread over one input row, which is added to each of the window's rows.
+            w.Line($"global::Unrolled.Runtime.Pooling.AverageBackward(dy, dx, {C}, {H}, {W}, {Ho}, {Wo}, {K}, {S}, {l.PadTop}, {l.PadLeft}, realCells: {(l.SamePadding ? "true" : "false")});");
+            w.Close().Line();
+            return;
+        }
         w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
         w.Open($"for (int c = 0; c < {C}; c++)");
         w.Line($"float* xc = x + c * {H * W};");
@@ -115,20 +107,12 @@ internal static partial class Emitter
         w.Open($"for (int ox = 0; ox < {Wo}; ox++)");
         Window();
         w.Line($"float d = dyc[oy * {Wo} + ox];");
-        if (max)
-        {
-            w.Line("int at = y0 * " + W + " + x0;");
-            w.Line("float best = float.NegativeInfinity;");
-            w.Open("for (int iy = y0; iy < y1; iy++)");
-            w.Line($"for (int ix = x0; ix < x1; ix++) if (xc[iy * {W} + ix] > best) {{ best = xc[iy * {W} + ix]; at = iy * {W} + ix; }}");
-            w.Close();
-            w.Line("dxc[at] += d;");
-        }
-        else
-        {
-            w.Line($"d /= {divisor};");
-            w.Line($"for (int iy = y0; iy < y1; iy++) for (int ix = x0; ix < x1; ix++) dxc[iy * {W} + ix] += d;");
-        }
+        w.Line("int at = y0 * " + W + " + x0;");
+        w.Line("float best = float.NegativeInfinity;");
+        w.Open("for (int iy = y0; iy < y1; iy++)");
+        w.Line($"for (int ix = x0; ix < x1; ix++) if (xc[iy * {W} + ix] > best) {{ best = xc[iy * {W} + ix]; at = iy * {W} + ix; }}");
+        w.Close();
+        w.Line("dxc[at] += d;");
         w.Close().Close().Close().Close().Line();
     }
 
@@ -321,33 +305,15 @@ internal static partial class Emitter
         string m = Method(l);
         int C = l.Input.C, HW = l.Input.H * l.Input.W, n = l.LrnSize;
         int lo = n / 2, hi = (n - 1) / 2;
-        string alphaN = D(l.Alpha / n);
         w.Line($"/// <summary>{Doc(l.Name)}: LRN over {n} channels (c − {lo} … c + {hi}), α = {D(l.Alpha)}, β = {D(l.Beta)}, k = {D(l.K)}.</summary>");
-        w.Open($"private static void {m}_Scale(float* x, float* s)");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Line($"int j0 = global::System.Math.Max(0, c - {lo}), j1 = global::System.Math.Min({C - 1}, c + {hi});");
-        w.Open($"for (int i = 0; i < {HW}; i++)");
-        w.Line("double sum = 0;");
-        w.Line($"for (int j = j0; j <= j1; j++) {{ double a = x[j * {HW} + i]; sum += a * a; }}");
-        w.Line($"s[c * {HW} + i] = (float)({D(l.K)} + {alphaN} * sum);");
-        w.Close().Close().Close().Line();
+        string args = $"{C}, {HW}, {lo}, {hi}, {F(l.Alpha / n)}, {F(l.Beta)}, {F(l.K)}";
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        w.Line($"float* s = ws + {plan.Lrn};");
-        w.Line($"{m}_Scale(x, s);");
-        w.Line($"for (int i = 0; i < {C * HW}; i++) y[i] = (float)(x[i] * global::System.Math.Pow(s[i], {D(-l.Beta)}));");
+        w.Line($"global::Unrolled.Runtime.Pooling.LrnForward(x, y, ws + {plan.Lrn}, {args});");
         w.Close().Line();
+        w.Line("// dx_i = dy_i · s_i^−β − 2αβ/n · x_i · Σ_{c : i in window(c)} dy_c · y_c / s_c, vectorised over each channel's values");
         w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        w.Line($"float* s = ws + {plan.Lrn};");
-        w.Line($"{m}_Scale(x, s);");
-        w.Line("// dx_i = dy_i · s_i^−β − 2αβ/n · x_i · Σ_{c : i in window(c)} dy_c · x_c · s_c^(−β−1)");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Line($"int j0 = global::System.Math.Max(0, c - {hi}), j1 = global::System.Math.Min({C - 1}, c + {lo});");
-        w.Open($"for (int i = 0; i < {HW}; i++)");
-        w.Line("double acc = 0;");
-        w.Line($"for (int j = j0; j <= j1; j++) {{ int e = j * {HW} + i; acc += (double)dy[e] * x[e] * global::System.Math.Pow(s[e], {D(-l.Beta - 1)}); }}");
-        w.Line($"int at = c * {HW} + i;");
-        w.Line($"dx[at] = (float)(dy[at] * global::System.Math.Pow(s[at], {D(-l.Beta)}) - {D(2 * l.Alpha * l.Beta / n)} * x[at] * acc);");
-        w.Close().Close().Close().Line();
+        w.Line($"global::Unrolled.Runtime.Pooling.LrnBackward(x, y, dy, dx, ws + {plan.Lrn}, {args});");
+        w.Close().Line();
     }
 
     /// <summary>BatchNorm: per-sample pieces; the batch statistics are reduced by the training driver.</summary>

@@ -35,6 +35,46 @@ namespace Unrolled.Tests
 
         private static readonly Lazy<CompiledBatch> Compiled = new(() => CompiledBatch.Compile(DenseOverPatch));
 
+        private static readonly int Same = Unrolled.Padding.Same;
+
+        /// <summary>Pools other than 2×2/2 (the separable runtime kernels, forward and average backward) and
+        /// LocalResponseNorm (vectorised over each channel's values), in the shapes users write: overlapping 3×3/2,
+        /// padded, Same, average with and without padding cells in the divisor, rows longer and shorter than a
+        /// vector, LRN of odd and even size, β other than 0.75, large α.</summary>
+        public static readonly IReadOnlyList<NetDecl> PoolsAndLrn = new[]
+        {
+            // AlexNet-style: LRN(5), overlapping 3×3/2 max pools.
+            new NetDecl(new Shape(3, 35, 35), new[] { LayerSpec.Conv(8, 5, stride: 2, activation: R), LayerSpec.Lrn(5), LayerSpec.MaxPool(3, 2),
+                LayerSpec.Conv(12, 3, padding: 1, activation: R), LayerSpec.Lrn(4, alpha: 0.5, beta: 0.6, k: 2), LayerSpec.MaxPool(3, 2), LayerSpec.Dense(5) }),
+            // A 3×3/2 max pool with padding 1 after a stem, then average pools: 3×3/1 padding 1 (zeros counted), Same (not counted).
+            new NetDecl(new Shape(2, 21, 40), new[] { LayerSpec.Conv(6, 3, activation: R), LayerSpec.MaxPool(3, 2, 1), LayerSpec.AvgPool(3, 1, 1),
+                LayerSpec.AvgPool(3, 2, Same), LayerSpec.Dense(4) }),
+            // Average 2×2/2 (its backward is the separable one) and a max pool with Same padding and stride 2.
+            new NetDecl(new Shape(3, 18, 18), new[] { LayerSpec.Conv(5, 3, activation: T), LayerSpec.AvgPool(2), LayerSpec.MaxPool(3, 2, Same), LayerSpec.Dense(3) }),
+            // Large windows over short rows, and the pool as the last layer.
+            new NetDecl(new Shape(4, 9, 7), Loss.MeanSquaredError, new[] { LayerSpec.Lrn(3, alpha: 1.0, beta: 0.75), LayerSpec.MaxPool(5, 1, 2), LayerSpec.AvgPool(4, 3) }),
+        };
+
+        private static readonly Lazy<CompiledBatch> CompiledPools = new(() => CompiledBatch.Compile(PoolsAndLrn));
+
+        [Theory]
+        [InlineData(512)]
+        [InlineData(256)]
+        [InlineData(128)]
+        public void PoolsAndLrnMatchTheReference(int bits)
+        {
+            using var width = VectorWidth.Limit(bits);
+            var failures = CompiledPools.Value.CheckAll((network, reference, i) =>
+            {
+                var problems = new[] { 1, 3 }
+                    .Select(batch => Parity.ForwardMismatch(network, reference, batch, seed: 20 + 10 * i + batch))
+                    .Append(Parity.GradientMismatch(network, reference, 4, seed: 60 + i))
+                    .Where(p => p != null).ToList();
+                return problems.Count == 0 ? null : string.Join("\n    ", problems);
+            });
+            Assert.True(failures.Count == 0, CompiledBatch.Report($"pool and LRN networks at {bits} bits (path {Kernels.ActivePath})", PoolsAndLrn.Count, failures));
+        }
+
         [Fact]
         public void EveryConvolutionCoveringItsInputRunsOnTheDenseKernelsAndSaysSo()
         {
