@@ -527,29 +527,60 @@ internal static partial class Emitter
     }
 
     /// <summary>Input gradient in the padded phase layout: D[c, oy·S+ky, ·+kx] += Σ_f w[f,c,ky,kx] · G[f,oy,·].</summary>
+    /// <summary>
+    /// The input gradient of a strided convolution (and of a stride-1 one whose padding exceeds K − 1), in the
+    /// padded phase layout D: for each kernel cell, the output-gradient rows of every filter, weighted by that
+    /// filter's weight, are added to the input rows the cell read. A block of input channels × gradient-row vectors
+    /// stays in registers while the filters are summed, so each loaded gradient vector serves every channel of the
+    /// block (ct FMAs per load) instead of one.
+    /// </summary>
     private static void EmitConvInputGrad(CodeWriter w, LayerSpec l, ConvGeometry g, VecPath v)
     {
         int C = l.Input.C, F = l.Output.C, Ho = l.Output.H, KH = l.KernelH, KW = l.KernelW, S = g.S, KK = KH * KW, CKK = C * KK;
-        int cv = Math.Min(g.PitchO / v.Lanes, v.Budget);
-        while ((g.PitchO / v.Lanes) % cv != 0) cv--;
-        w.Line($"// {cv} vector(s) of a gradient row in registers, summed over all {F} filters");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Open($"for (int ky = 0; ky < {KH}; ky++)");
-        w.Open($"for (int kx = 0; kx < {KW}; kx++)");
-        w.Line($"float* wk = wt + c * {KK} + ky * {KW} + kx;");
-        w.Line(S == 1 ? $"float* drow = D + c * {g.Plane} + ky * {g.PitchP} + kx;"
-                      : $"float* drow = D + c * {g.Plane} + (kx % {S}) * {g.Phase} + ky * {g.PitchP} + kx / {S};");
-        w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
-        w.Line($"float* d = drow + oy * {S * g.PitchP};");
-        w.Line($"float* gr = G + oy * {g.PitchO};");
-        w.Open($"for (int col = 0; col < {g.PitchO}; col += {cv * v.Lanes})");
-        for (int k = 0; k < cv; k++) w.Line($"{v.T} s{k} = {v.Vec}.Load(d + col + {k * v.Lanes});");
-        w.Open($"for (int f = 0; f < {F}; f++)");
-        w.Line($"{v.T} wv = {v.Vec}.Create(wk[f * {CKK}]);");
-        w.Line($"float* gf = gr + f * {Ho * g.PitchO} + col;");
-        for (int k = 0; k < cv; k++) w.Line($"s{k} = {v.Fma("wv", $"{v.Vec}.Load(gf + {k * v.Lanes})", $"s{k}")};");
-        w.Close();
-        for (int k = 0; k < cv; k++) w.Line(v.Store($"s{k}", $"d + col + {k * v.Lanes}"));
-        w.Close().Close().Close().Close().Close();
+        int vectors = g.PitchO / v.Lanes;
+        int cv = Math.Min(vectors, v.Lanes == 16 ? 4 : 2);
+        while (vectors % cv != 0) cv--;
+        int ct = Math.Max(1, Math.Min(Math.Min(C, 8), v.Budget / cv));
+        w.Line($"// {ct} input channel(s) × {cv} vector(s) of a gradient row in registers, summed over all {F} filters");
+        void Block(string c0, int n)
+        {
+            w.Open($"for (int ky = 0; ky < {KH}; ky++)");
+            w.Open($"for (int kx = 0; kx < {KW}; kx++)");
+            w.Line($"float* wk = wt + {c0} * {KK} + ky * {KW} + kx;");
+            w.Line(S == 1 ? $"float* drow = D + {c0} * {g.Plane} + ky * {g.PitchP} + kx;"
+                          : $"float* drow = D + {c0} * {g.Plane} + (kx % {S}) * {g.Phase} + ky * {g.PitchP} + kx / {S};");
+            w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
+            w.Line($"float* d = drow + oy * {S * g.PitchP};");
+            w.Line($"float* gr = G + oy * {g.PitchO};");
+            w.Open($"for (int col = 0; col < {g.PitchO}; col += {cv * v.Lanes})");
+            for (int c = 0; c < n; c++)
+                for (int k = 0; k < cv; k++) w.Line($"{v.T} s{c}_{k} = {v.Vec}.Load(d + {c * g.Plane} + col + {k * v.Lanes});");
+            w.Open($"for (int f = 0; f < {F}; f++)");
+            w.Line($"float* gf = gr + f * {Ho * g.PitchO} + col;");
+            w.Line($"float* wf = wk + f * {CKK};");
+            for (int k = 0; k < cv; k++) w.Line($"{v.T} g{k} = {v.Vec}.Load(gf + {k * v.Lanes});");
+            for (int c = 0; c < n; c++)
+            {
+                w.Line($"{v.T} w{c} = {v.Vec}.Create(wf[{c * KK}]);");
+                for (int k = 0; k < cv; k++) w.Line($"s{c}_{k} = {v.Fma($"w{c}", $"g{k}", $"s{c}_{k}")};");
+            }
+            w.Close();
+            for (int c = 0; c < n; c++)
+                for (int k = 0; k < cv; k++) w.Line(v.Store($"s{c}_{k}", $"d + {c * g.Plane} + col + {k * v.Lanes}"));
+            w.Close().Close().Close().Close();
+        }
+        int full = C - C % ct;
+        if (full > 0)
+        {
+            w.Open($"for (int c0 = 0; c0 < {full}; c0 += {ct})");
+            Block("c0", ct);
+            w.Close();
+        }
+        if (C % ct > 0)
+        {
+            w.Open($"// the last {C % ct} channel(s)");
+            Block(full.ToString(), C % ct);
+            w.Close();
+        }
     }
 }
