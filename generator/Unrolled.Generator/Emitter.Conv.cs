@@ -50,11 +50,45 @@ internal static partial class Emitter
         string m = Method(l);
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        w.Line($"{m}_Convolve(x, y, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws);");
+        if (Strategy.Choose(l) == ConvStrategy.PatchGemm) EmitPatchForward(w, l, plan);
+        else w.Line($"{m}_Convolve(x, y, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws);");
         w.Close().Line();
+        if (Strategy.Choose(l) == ConvStrategy.PatchGemm) EmitDense(w, Strategy.PatchDense(l), first: true, forwardOnly: true);
         LayerSpec? t = first ? null : InputGradientSpec(l);
         if (t is not null) EmitConvKernel(w, t, plan);
         EmitConvBackward(w, l, plan, first, t);
+    }
+
+    /// <summary>
+    /// A PatchGemm forward: each output pixel's C×Kh×Kw patch (zeros where it reads padding) becomes a row of A,
+    /// the Dense kernels compute A · Wᵀ + bias (and the activation) into T, pixels × filters, and T is transposed
+    /// into y, filters × pixels.
+    /// </summary>
+    private static void EmitPatchForward(CodeWriter w, LayerSpec l, WorkspacePlan plan)
+    {
+        int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
+        int KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, P = Ho * Wo;
+        int PP = Strategy.PatchPitch(l), FP = (F + 15) / 16 * 16;
+        w.Line($"float* A = ws + {plan.Patches}; // {P} patch rows, pitch {PP}");
+        w.Line($"float* T = A + {(long)P * PP}; // {P} pixels × {F} filters, pitch {FP}");
+        w.Open($"for (int q = 0; q < {P}; q++)");
+        w.Line($"int iy0 = q / {Wo} * {S} - {l.PadTop}, ix0 = q % {Wo} * {S} - {l.PadLeft};");
+        w.Line($"bool inside = ix0 >= 0 && ix0 + {KW} <= {W};");
+        w.Line($"float* r = A + q * {PP};");
+        w.Open($"for (int c = 0; c < {C}; c++)");
+        w.Open($"for (int ky = 0; ky < {KH}; ky++)");
+        w.Line($"float* dst = r + c * {KK} + ky * {KW};");
+        w.Line("int iy = iy0 + ky;");
+        w.Open($"if ((uint)iy >= {H}u)");
+        w.Line($"for (int kx = 0; kx < {KW}; kx++) dst[kx] = 0f;");
+        w.Line("continue;");
+        w.Close();
+        w.Line($"float* src = x + (c * {H} + iy) * {W} + ix0;");
+        w.Line($"if (inside) for (int kx = 0; kx < {KW}; kx++) dst[kx] = src[kx];");
+        w.Line($"else for (int kx = 0; kx < {KW}; kx++) dst[kx] = (uint)(ix0 + kx) < {W}u ? src[kx] : 0f;");
+        w.Close().Close().Close();
+        w.Line($"{Method(Strategy.PatchDense(l))}_Forward(A, {PP}, T, {FP}, {P}, p);");
+        w.Line($"for (int f = 0; f < {F}; f++) for (int q = 0; q < {P}; q++) y[f * {P} + q] = T[q * {FP} + f];");
     }
 
     /// <summary>Pad, register tiles and driver of one convolution: <c>{m}_Convolve(x, y, weights, bias, ws)</c>, and

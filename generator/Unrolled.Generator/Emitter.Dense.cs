@@ -12,7 +12,7 @@ internal static partial class Emitter
     /// <summary>Dense weights above this many bytes (half of a 1 MB L2) are walked in alternating directions.</summary>
     private const long ZigzagWeightBytes = 512 * 1024;
 
-    private static void EmitDense(CodeWriter w, LayerSpec l, bool first)
+    private static void EmitDense(CodeWriter w, LayerSpec l, bool first, bool forwardOnly = false)
     {
         string m = Method(l);
         int In = l.Input.Size, U = l.Output.C;
@@ -104,6 +104,8 @@ internal static partial class Emitter
             w.Close();
         }
         w.Close().Line();
+
+        if (forwardOnly) return;
 
         // ---- backward ----
         w.Line($"/// <summary>{Doc(l.Name)} backward over <paramref name=\"count\"/> samples: dy becomes dz = dy · act'(y) in place; weight and bias gradients are added to g{(first ? "" : "; dx is written")}.</summary>");

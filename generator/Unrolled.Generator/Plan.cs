@@ -166,6 +166,7 @@ internal sealed class WorkspacePlan
         foreach (int index in Geometry.Keys.OrderBy(k => k))
             PhaseOffset[index] = Take(Geometry[index].PhaseSize);
         Tile = Take(maxOut);
+        Patches = Take(list.Where(l => Strategy.Choose(l) == ConvStrategy.PatchGemm).Select(Strategy.PatchFloats).DefaultIfEmpty(0).Max());
         Grad = Take(maxOut);
         GradPhase = Take(maxPhase);
         Lrn = Take(maxAct);
@@ -190,6 +191,8 @@ internal sealed class WorkspacePlan
     public int ActStride { get; }
     public long Ping { get; }
     public long Pong { get; }
+    /// <summary>A PatchGemm convolution's patch matrix and pixel × filter result (its forward pass).</summary>
+    public long Patches { get; }
     /// <summary>A conv output computed at pitch PitchO before it is compacted to the public layout.</summary>
     public long Tile { get; }
     /// <summary>A conv's output gradient at pitch PitchO, tails zero.</summary>

@@ -17,6 +17,14 @@ internal enum ConvStrategy
     /// weight row loaded serves several of them (the direct kernel would fill one lane of a vector per filter).
     /// </summary>
     DenseOverPatch,
+
+    /// <summary>
+    /// Few output columns (at most 8: half of a 512-bit vector's lanes or fewer would be useful in the direct
+    /// kernel): the forward pass gathers each output pixel's C×Kh×Kw patch into a row and runs the Dense kernels
+    /// over the Ho·Wo rows (lanes along the patch, several pixels per weight row loaded), then transposes the
+    /// pixel × filter result into the public F × Ho × Wo layout. The backward pass keeps the direct kernels.
+    /// </summary>
+    PatchGemm,
 }
 
 /// <summary>
@@ -29,15 +37,42 @@ internal enum ConvStrategy
 internal static class Strategy
 {
     public static ConvStrategy Choose(LayerSpec l)
-        => l.Kind == LayerKind.Conv2D && !l.Input.IsFlat
-           && l.KernelH == l.Input.H && l.KernelW == l.Input.W
-           && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0
-            ? ConvStrategy.DenseOverPatch
-            : ConvStrategy.Direct;
+    {
+        if (l.Kind != LayerKind.Conv2D || l.Input.IsFlat) return ConvStrategy.Direct;
+        if (l.KernelH == l.Input.H && l.KernelW == l.Input.W && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
+            return ConvStrategy.DenseOverPatch;
+        // Patches: worth their gather (1/F of the multiply-adds) and transpose (1/(C·Kh·Kw)) when the direct
+        // kernel would leave half its lanes or more idle and the patch fills vectors (C·Kh·Kw ≥ 32).
+        long patch = (long)l.Input.C * l.KernelH * l.KernelW;
+        if (l.Output.W <= 8 && patch >= 32 && l.Output.C >= 8 && PatchFloats(l) <= (1 << 22))
+            return ConvStrategy.PatchGemm;
+        return ConvStrategy.Direct;
+    }
+
+    /// <summary>Row pitch of a PatchGemm layer's patch matrix: C·Kh·Kw rounded up to 16.</summary>
+    public static int PatchPitch(LayerSpec l) => (l.Input.C * l.KernelH * l.KernelW + 15) / 16 * 16;
+
+    /// <summary>Workspace floats of a PatchGemm layer: the patch matrix (Ho·Wo rows) and the pixel × filter result.</summary>
+    public static long PatchFloats(LayerSpec l)
+        => (long)l.Output.H * l.Output.W * PatchPitch(l) + (long)l.Output.H * l.Output.W * ((l.Output.C + 15) / 16 * 16);
+
+    /// <summary>Method names of a PatchGemm layer's Dense kernel start here (L{PatchBase + index}_…).</summary>
+    public const int PatchBase = 200000;
+
+    /// <summary>The Dense layer a PatchGemm convolution runs its pixels through: In = C·Kh·Kw, U = F, same weights.</summary>
+    public static LayerSpec PatchDense(LayerSpec l) => l with
+    {
+        Kind = LayerKind.Dense,
+        Name = l.Name + " patches",
+        Input = Shape.Flat(l.Input.C * l.KernelH * l.KernelW),
+        Output = Shape.Flat(l.Output.C),
+        Index = PatchBase + l.Index,
+    };
 
     /// <summary>The comment the generated code carries before a convolution's kernels.</summary>
     public static string Describe(LayerSpec l) => Choose(l) switch
     {
+        ConvStrategy.PatchGemm => $"strategy: patches × weights in the forward pass ({l.Output.W} output column(s) would fill {l.Output.W} of 16 lanes directly; each of the {l.Output.H * l.Output.W} pixels' {l.Input.C}×{l.KernelH}×{l.KernelW} patch is a row for the Dense kernels, {l.Output.C} filters), direct kernels backward",
         ConvStrategy.DenseOverPatch => $"strategy: dense over the patch (the {l.KernelH}×{l.KernelW} kernel covers the whole {l.Input} input, output 1×1: a {l.Output.C} × {l.Input.Size} matrix–vector product per sample on the Dense kernels, samples blocked)",
         _ => "strategy: direct (register tile of filters × output rows × column vectors)",
     };

@@ -55,6 +55,47 @@ namespace Unrolled.Tests
             new NetDecl(new Shape(4, 9, 7), Loss.MeanSquaredError, new[] { LayerSpec.Lrn(3, alpha: 1.0, beta: 0.75), LayerSpec.MaxPool(5, 1, 2), LayerSpec.AvgPool(4, 3) }),
         };
 
+        /// <summary>Convolutions with at most 8 output columns, whose forward pass multiplies gathered patches by the
+        /// weights on the Dense kernels: padded and strided (patches reading padding on every side), a filter count
+        /// that is not a multiple of the units tile, no bias, Tanh and LeakyReLU, one output column, the first layer,
+        /// a layer fused with a 2×2 pool in inference (which keeps the direct kernel there), and the last layer.</summary>
+        public static readonly IReadOnlyList<NetDecl> PatchGemm = new[]
+        {
+            new NetDecl(new Shape(3, 13, 13), new[] { LayerSpec.Conv(10, 3, stride: 2, padding: 1, activation: R), LayerSpec.Conv(19, 3, padding: 1, bias: false, activation: T), LayerSpec.Dense(5) }),
+            new NetDecl(new Shape(8, 6, 5), new[] { LayerSpec.Conv(9, 3, padding: 2, activation: Leaky), LayerSpec.MaxPool(2), LayerSpec.Conv(12, (2, 3), activation: S), LayerSpec.Dense(4) }),
+            new NetDecl(new Shape(16, 9, 1), new[] { LayerSpec.Conv(8, (3, 1), padding: 1, activation: R), LayerSpec.Dense(3) }),
+            new NetDecl(new Shape(4, 8, 8), Loss.MeanSquaredError, new[] { LayerSpec.Conv(16, 3, padding: 1, activation: R), LayerSpec.MaxPool(2), LayerSpec.Conv(8, 3, padding: 1) }),
+        };
+
+        private static readonly Lazy<CompiledBatch> CompiledPatches = new(() => CompiledBatch.Compile(PatchGemm));
+
+        [Fact]
+        public void ConvolutionsWithFewOutputColumnsMultiplyPatchesAndSaySo()
+        {
+            GeneratorOutput run = GeneratorHarness.Run(CompiledBatch.Source(PatchGemm));
+            string all = string.Concat(run.GeneratedSources.Select(s => s.Text));
+            Assert.Equal(6, all.Split("strategy: patches × weights in the forward pass").Length - 1);
+            Assert.Contains("// conv2: strategy: patches × weights in the forward pass (7 output column(s) would fill 7 of 16 lanes directly; each of the 49 pixels' 10×3×3 patch is a row for the Dense kernels, 19 filters), direct kernels backward", all);
+        }
+
+        [Theory]
+        [InlineData(512)]
+        [InlineData(256)]
+        [InlineData(128)]
+        public void PatchGemmMatchesTheReference(int bits)
+        {
+            using var width = VectorWidth.Limit(bits);
+            var failures = CompiledPatches.Value.CheckAll((network, reference, i) =>
+            {
+                var problems = new[] { 1, 2, 5 }
+                    .Select(batch => Parity.ForwardMismatch(network, reference, batch, seed: 10 + 10 * i + batch))
+                    .Append(Parity.GradientMismatch(network, reference, 3, seed: 80 + i))
+                    .Where(p => p != null).ToList();
+                return problems.Count == 0 ? null : string.Join("\n    ", problems);
+            });
+            Assert.True(failures.Count == 0, CompiledBatch.Report($"patch-GEMM networks at {bits} bits (path {Kernels.ActivePath})", PatchGemm.Count, failures));
+        }
+
         private static readonly Lazy<CompiledBatch> CompiledPools = new(() => CompiledBatch.Compile(PoolsAndLrn));
 
         [Theory]
