@@ -169,6 +169,7 @@ internal static partial class Emitter
         w.Line("public global::System.Span<long> Counters => _counters;");
         w.Line("/// <summary>Every stored tensor with its PyTorch state_dict name.</summary>");
         w.Line("public global::System.Collections.Generic.IReadOnlyList<global::Unrolled.TensorInfo> Tensors => s_tensors;");
+        EmitDescription(w, net);
         w.Line("/// <summary>Cores used by training and batched inference (default: all). Results do not depend on scheduling.</summary>");
         w.Open("public int MaxDegreeOfParallelism");
         w.Line("get => _maxDegreeOfParallelism;");
@@ -221,7 +222,13 @@ internal static partial class Emitter
         w.Close();
         w.Close().Line();
 
-        w.Line($"/// <summary>Inference of one chunk's samples, {plan.Block} at a time, layer by layer.</summary>");
+        // The image part (every layer before the first Dense) runs one sample at a time through all its layers, so
+        // a sample's activations stay in the L2 cache from layer to layer (its kernels work per sample anyway); its
+        // last layer writes the sample's row of a block. The vector part (from the first Dense on) then runs over
+        // the block together, so each dense weight row loaded serves several samples.
+        int L = net.Layers.Count;
+        int d = plan.FirstDense;
+        w.Line($"/// <summary>Inference of one chunk's samples, {plan.Block} at a time: {(d > 0 ? $"layers {Comment(net.Layers[0].Name)}–{Comment(net.Layers[d - 1].Name)} sample by sample" : "")}{(d > 0 && d < L ? ", then " : "")}{(d < L ? $"layers {Comment(net.Layers[d].Name)}–{Comment(net.Layers[L - 1].Name)} over the block" : "")}.</summary>");
         w.Open("private void InferChunk(int chunk)");
         w.Line("float* ws = Workspace(chunk);");
         w.Line("float* p = _p, b = _b;");
@@ -230,32 +237,44 @@ internal static partial class Emitter
         w.Line($"int count = global::System.Math.Min({plan.Block}, end - n0);");
         w.Line("float* x = _x + (long)n0 * InputSize;");
         w.Line("float* y = _y + (long)n0 * OutputSize;");
-        string input = "x", inStride = "InputSize";
-        // Where layer i writes: the output for the last, else the ping or pong buffer by parity.
-        string Output(int i) => i == net.Layers.Count - 1 ? "y" : $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
-        string OutStride(int i) => i == net.Layers.Count - 1 ? "OutputSize" : plan.ActStride.ToString();
-        for (int i = 0; i < net.Layers.Count; i++)
+        string Ping(int i) => $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
+        if (d > 0)
         {
-            LayerSpec l = net.Layers[i];
-            // A convolution and its 2×2 max pool run as one kernel, writing where the pool would. That is the buffer
-            // the convolution reads, which is safe: its Pad step copies the whole sample before any tile writes.
-            bool fused = i + 1 < net.Layers.Count && FusesPool(l, net.Layers[i + 1]);
-            if (fused) i++;
-            string output = Output(i), outStride = OutStride(i);
-            if (fused)
+            w.Open("for (int a = 0; a < count; a++)");
+            string input = "x + (long)a * InputSize";
+            for (int i = 0; i < d; i++)
             {
-                LayerSpec pool = net.Layers[i];
-                w.Line($"for (int a = 0; a < count; a++) {Method(l)}_ConvolvePool({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws); // {Comment(l.Name)} and {Comment(pool.Name)}: {pool.Output}");
+                LayerSpec l = net.Layers[i];
+                // A convolution and its 2×2 max pool run as one kernel, writing where the pool would. That is the buffer
+                // the convolution reads, which is safe: its Pad step copies the whole sample before any tile writes.
+                bool fused = i + 1 < d && FusesPool(l, net.Layers[i + 1]);
+                if (fused) i++;
+                string output = i < d - 1 ? Ping(i) : d == L ? "y + (long)a * OutputSize" : $"ws + {plan.Gather} + (long)a * {plan.GatherStride}";
+                if (fused)
+                {
+                    LayerSpec pool = net.Layers[i];
+                    w.Line($"{Method(l)}_ConvolvePool({input}, {output}, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws); // {Comment(l.Name)} and {Comment(pool.Name)}: {pool.Output}");
+                }
+                else
+                    w.Line($"{Method(l)}_Forward({input}, {output}, p, {(l.Kind == LayerKind.BatchNorm ? "b" : "ws")}); // {Comment(l.Name)}: {l.Output}");
+                input = output;
             }
-            else if (l.Kind == LayerKind.Dense)
-                w.Line($"{Method(l)}_Forward({input}, {inStride}, {output}, {outStride}, count, p); // {Comment(l.Name)}: {l.Output}");
-            else
+            w.Close();
+        }
+        if (d < L)
+        {
+            string input = d == 0 ? "x" : $"ws + {plan.Gather}", inStride = d == 0 ? "InputSize" : plan.GatherStride.ToString();
+            for (int i = d; i < L; i++)
             {
-                string extra = l.Kind == LayerKind.BatchNorm ? "b" : "ws";
-                w.Line($"for (int a = 0; a < count; a++) {Method(l)}_Forward({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p, {extra}); // {Comment(l.Name)}: {l.Output}");
+                LayerSpec l = net.Layers[i];
+                string output = i == L - 1 ? "y" : Ping(i), outStride = i == L - 1 ? "OutputSize" : plan.ActStride.ToString();
+                if (l.Kind == LayerKind.Dense)
+                    w.Line($"{Method(l)}_Forward({input}, {inStride}, {output}, {outStride}, count, p); // {Comment(l.Name)}: {l.Output}");
+                else
+                    w.Line($"for (int a = 0; a < count; a++) {Method(l)}_Forward({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p, {(l.Kind == LayerKind.BatchNorm ? "b" : "ws")}); // {Comment(l.Name)}: {l.Output}");
+                input = output;
+                inStride = outStride;
             }
-            input = output;
-            inStride = outStride;
         }
         w.Close();
         w.Close().Line();

@@ -161,6 +161,10 @@ internal sealed class WorkspacePlan
         }
         ActStride = (int)ConvGeometry.RoundUp(maxAct, 16);
         Block = (int)Math.Max(1, Math.Min(16, (1 << 22) / (long)ActStride));
+        FirstDense = list.FindIndex(l => l.Kind == LayerKind.Dense);
+        if (FirstDense < 0) FirstDense = list.Count;
+        GatherStride = FirstDense > 0 && FirstDense < list.Count ? (int)ConvGeometry.RoundUp(list[FirstDense - 1].Output.Size, 16) : 0;
+        Gather = Take((long)Block * GatherStride);
         Ping = Take((long)Block * ActStride);
         Pong = Take((long)Block * ActStride);
         foreach (int index in Geometry.Keys.OrderBy(k => k))
@@ -191,6 +195,12 @@ internal sealed class WorkspacePlan
     public int ActStride { get; }
     public long Ping { get; }
     public long Pong { get; }
+    /// <summary>Inference: the first Dense layer (the layer count when there is none). Layers before it run sample by
+    /// sample; it and the layers after it run over a block of samples.</summary>
+    public int FirstDense { get; }
+    /// <summary>Inference: where the layer before the first Dense writes each sample of a block, and its row pitch.</summary>
+    public long Gather { get; }
+    public int GatherStride { get; }
     /// <summary>A PatchGemm convolution's patch matrix and pixel × filter result (its forward pass).</summary>
     public long Patches { get; }
     /// <summary>A conv output computed at pitch PitchO before it is compacted to the public layout.</summary>
