@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -89,6 +90,61 @@ public abstract class Optimizer
         StepCount = 0;
         _parameterCount = -1;
         ClearState();
+    }
+
+    /// <summary>
+    /// A copy of everything the next steps depend on besides the learning rate's future values: the step
+    /// count, the current learning rate, the parameter count the state was sized for (-1 before the first
+    /// step) and the per-parameter arrays (e.g. Adam's "m" and "v", SGD's "momentum_buffer").
+    /// <see cref="ImportState"/> on an optimizer built with the same hyper-parameters continues bit for bit.
+    /// </summary>
+    public OptimizerState ExportState()
+    {
+        var arrays = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        if (_parameterCount >= 0)
+            ExportArrays(arrays);
+        return new OptimizerState(GetType().Name, StepCount, LearningRate, _parameterCount, arrays);
+    }
+
+    /// <summary>Restores what <see cref="ExportState"/> copied; the arrays are copied, not kept.</summary>
+    public void ImportState(OptimizerState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Kind != GetType().Name)
+            throw new ArgumentException($"The state is a {state.Kind}'s; this optimizer is a {GetType().Name}.", nameof(state));
+        if (state.StepCount < 0)
+            throw new ArgumentOutOfRangeException(nameof(state), state.StepCount, "The step count cannot be negative.");
+        Reset();
+        LearningRate = state.LearningRate;
+        if (state.ParameterCount >= 0)
+        {
+            AllocateState(state.ParameterCount);
+            _parameterCount = state.ParameterCount;
+            foreach (var (name, values) in state.Arrays)
+            {
+                if (values.Length != state.ParameterCount)
+                    throw new ArgumentException($"The state array '{name}' holds {values.Length} values, not {state.ParameterCount}.", nameof(state));
+            }
+            ImportArrays(state.Arrays);
+        }
+        StepCount = state.StepCount;
+    }
+
+    /// <summary>Adds the per-parameter state arrays under stable names (called only once the state is sized).</summary>
+    protected virtual void ExportArrays(IDictionary<string, float[]> arrays) =>
+        throw new NotSupportedException($"{GetType().Name} does not export its state.");
+
+    /// <summary>Copies the arrays <see cref="ExportArrays"/> wrote into the freshly sized state.</summary>
+    protected virtual void ImportArrays(IReadOnlyDictionary<string, float[]> arrays) =>
+        throw new NotSupportedException($"{GetType().Name} does not import state.");
+
+    private protected static void CopyNamed(IReadOnlyDictionary<string, float[]> arrays, string name, float[]? destination)
+    {
+        if (destination is null)
+            return;
+        if (!arrays.TryGetValue(name, out float[]? source))
+            throw new ArgumentException($"The optimizer state has no '{name}' array.", nameof(arrays));
+        source.AsSpan().CopyTo(destination);
     }
 
     /// <summary>Makes the per-parameter state ready for <paramref name="parameterCount"/> parameters,
@@ -216,6 +272,15 @@ public sealed class SgdOptimizer : Optimizer
     }
 
     /// <inheritdoc/>
+    protected override void ExportArrays(IDictionary<string, float[]> arrays)
+    {
+        if (_momentumBuffer is not null)
+            arrays["momentum_buffer"] = (float[])_momentumBuffer.Clone();
+    }
+
+    protected override void ImportArrays(IReadOnlyDictionary<string, float[]> arrays) =>
+        CopyNamed(arrays, "momentum_buffer", _momentumBuffer);
+
     protected override void ClearState()
     {
         if (_momentumBuffer is not null)
@@ -358,6 +423,18 @@ public sealed class AdamOptimizer : Optimizer
     }
 
     /// <inheritdoc/>
+    protected override void ExportArrays(IDictionary<string, float[]> arrays)
+    {
+        arrays["m"] = (float[])_m!.Clone();
+        arrays["v"] = (float[])_v!.Clone();
+    }
+
+    protected override void ImportArrays(IReadOnlyDictionary<string, float[]> arrays)
+    {
+        CopyNamed(arrays, "m", _m);
+        CopyNamed(arrays, "v", _v);
+    }
+
     protected override void ClearState()
     {
         if (_m is not null)
@@ -431,3 +508,7 @@ public sealed class AdamOptimizer : Optimizer
         }
     }
 }
+
+/// <summary>What <see cref="Optimizer.ExportState"/> returns: enough to continue an optimizer bit for bit.</summary>
+public sealed record OptimizerState(string Kind, long StepCount, float LearningRate, int ParameterCount,
+    IReadOnlyDictionary<string, float[]> Arrays);
