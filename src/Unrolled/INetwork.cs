@@ -50,6 +50,9 @@ public interface INetwork
     Span<long> Counters { get; }
     /// <summary>Every stored tensor with its state_dict name, in declaration order.</summary>
     IReadOnlyList<TensorInfo> Tensors { get; }
+    /// <summary>Every layer as the generator resolved it (shapes, windows, explicit padding), in declaration order;
+    /// empty for an implementation that does not describe its structure (then it cannot be exported to ONNX).</summary>
+    IReadOnlyList<LayerDescription> Layers => Array.Empty<LayerDescription>();
     /// <summary>The number of cores training and batched inference use; all cores by default.</summary>
     int MaxDegreeOfParallelism { get; set; }
     /// <summary>Inference: writes OutputSize floats per sample. The batch is input.Length / InputSize.</summary>
