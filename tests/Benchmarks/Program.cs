@@ -32,6 +32,15 @@ internal static class Program
         new("SimpleConvNet", () => new SimpleConvNet(), SimpleConvNet.Summary, 1.73),
         new("KerasBaseline", () => new KerasBaseline(), KerasBaseline.Summary, 1.3),
         new("CifarVgg", () => new CifarVgg(), CifarVgg.Summary, 51),
+        // The suite (Suite.cs); the MFLOP column is the generator's own count.
+        new("AlexNetSmall", () => new AlexNetSmall(), AlexNetSmall.Summary, double.NaN),
+        new("AllConv", () => new AllConv(), AllConv.Summary, double.NaN),
+        new("TanhLeNet", () => new TanhLeNet(), TanhLeNet.Summary, double.NaN),
+        new("ResStem", () => new ResStem(), ResStem.Summary, double.NaN),
+        new("Wide", () => new Wide(), Wide.Summary, double.NaN),
+        new("BnVgg", () => new BnVgg(), BnVgg.Summary, double.NaN),
+        new("OddSizes", () => new OddSizes(), OddSizes.Summary, double.NaN),
+        new("SoftmaxHead", () => new SoftmaxHead(), SoftmaxHead.Summary, double.NaN),
     };
 
     private const int TrainBatch = 64;
@@ -112,7 +121,7 @@ internal static class Program
         foreach (Model m in selected)
         {
             long macs = MacsFromSummary(m.Summary);
-            Console.WriteLine($"# {m.Name}: {macs:N0} multiply-adds/image = {2.0 * macs / 1e6:F2} forward MFLOP/image (BENCHMARKS.md: {m.TableMflop})");
+            Console.WriteLine($"# {m.Name}: {macs:N0} multiply-adds/image = {2.0 * macs / 1e6:F2} forward MFLOP/image (BENCHMARKS.md: {m.TableMflop}), parameters={m.Create().Parameters.Length}");
             long weightBytes = m.Create().Tensors.Where(t => t.Kind == TensorKind.Parameter).Sum(t => 4L * t.Length);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"# {m.Name}: {weightBytes:N0} bytes of parameters; reading them once at read_bandwidth takes {weightBytes / readGBps / 1e3:F1} us"));
