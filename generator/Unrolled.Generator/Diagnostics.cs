@@ -8,11 +8,23 @@ internal static class Diagnostics
 {
     private const string Category = "Unrolled";
 
+    /// <summary>The diagnostics page; each ID has a section whose anchor is the ID in lower case.</summary>
+    public const string HelpBase = "https://github.com/unrolled-net/unrolled/blob/main/docs/diagnostics.md";
+
+    /// <summary>The help link of a diagnostic: its section of docs/diagnostics.md.</summary>
+    public static string HelpLink(string id) => HelpBase + "#" + id.ToLowerInvariant();
+
+    private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity, string help)
+        => new(id, title, message, Category, severity, isEnabledByDefault: true, description: help, helpLinkUri: HelpLink(id));
+
     private static DiagnosticDescriptor Error(string id, string title, string message, string help)
-        => new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, description: help);
+        => Create(id, title, message, DiagnosticSeverity.Error, help);
 
     private static DiagnosticDescriptor Warning(string id, string title, string message, string help)
-        => new(id, title, message, Category, DiagnosticSeverity.Warning, isEnabledByDefault: true, description: help);
+        => Create(id, title, message, DiagnosticSeverity.Warning, help);
+
+    private static DiagnosticDescriptor Info(string id, string title, string message, string help)
+        => Create(id, title, message, DiagnosticSeverity.Info, help);
 
     public static readonly DiagnosticDescriptor NotPartial = Error("UNR0001",
         "Network class must be partial",
@@ -99,6 +111,11 @@ internal static class Diagnostics
         "The network '{0}' compiles to pointer-based kernels: set <AllowUnsafeBlocks>true</AllowUnsafeBlocks> in the project",
         "Generated kernels use pointers into pinned workspaces. The Unrolled package sets AllowUnsafeBlocks for you; a project reference does not.");
 
+    public static readonly DiagnosticDescriptor DebugBuild = Info("UNR0018",
+        "Network kernels compiled without optimization",
+        "The network '{0}' is compiled without optimization, so its kernels run about 20–45× slower: build with -c Release (or <Optimize>true</Optimize>) to train and infer at full speed",
+        "In a Debug build the JIT does not optimize the generated kernels. The network also writes one warning to standard error when first used; set UNROLLED_NO_DEBUG_WARNING=1 or the AppContext switch Unrolled.SuppressDebugBuildWarning to silence it.");
+
     public static readonly DiagnosticDescriptor InternalError = Error("UNR0099",
         "Internal generator error",
         "The generator could not emit '{0}': {1}. Please report this declaration.",
@@ -113,7 +130,11 @@ internal static class Diagnostics
         [StrideDropsInput.Id] = StrideDropsInput, [NegativePadding.Id] = NegativePadding,
         [UnsupportedClass.Id] = UnsupportedClass, [InvalidName.Id] = InvalidName,
         [InvalidValue.Id] = InvalidValue, [TooLarge.Id] = TooLarge, [InternalError.Id] = InternalError, [UnsafeNotAllowed.Id] = UnsafeNotAllowed,
+        [DebugBuild.Id] = DebugBuild,
     };
+
+    /// <summary>Every descriptor, for the tests (each must have a section on the diagnostics page).</summary>
+    public static IEnumerable<DiagnosticDescriptor> Descriptors => All.Values;
 
     public static DiagnosticDescriptor ById(string id) => All[id];
 }

@@ -2,6 +2,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Text;
 using Xunit;
 
@@ -415,6 +416,71 @@ public class DiagnosticTests
         string source = Assert.Single(run.GeneratedSources).Text;
         Assert.DoesNotContain("×-1", source);
         Assert.Contains("1×1×1", source);
+    }
+
+    // ---- UNR0018: a compilation without optimization (Info; the network is still generated) ----
+
+    private static readonly CSharpCompilationOptions Debug = GeneratorHarness.CompilationOptions.WithOptimizationLevel(OptimizationLevel.Debug);
+
+    private static readonly string DebugMessage =
+        $"The network 'Net' is compiled without optimization, so its kernels run about {Unrolled.Runtime.DebugBuildWarning.Slowdown}× slower: " +
+        "build with -c Release (or <Optimize>true</Optimize>) to train and infer at full speed";
+
+    [Fact]
+    public void UNR0018_a_debug_build_is_reported_on_the_network_and_warns_at_run_time()
+    {
+        string source = Declare("[{|Network(1, 8, 8)|}] [Conv2D(2, 3)] [Dense(2)]");
+        GeneratorOutput run = GeneratorHarness.Run(Debug, source);
+
+        Diagnostic d = Assert.Single(run.ProjectDiagnostics);
+        Assert.Equal("UNR0018", d.Id);
+        Assert.Equal(DiagnosticSeverity.Info, d.Severity);
+        Assert.Equal(DebugMessage, d.GetMessage(CultureInfo.InvariantCulture));
+        MarkedSource file = run.Sources[0];
+        Assert.Equal(file.Spans.Single(), d.Location.SourceSpan);
+        Assert.Equal(file.Path, d.Location.GetLineSpan().Path);
+
+        // The network is generated as in Release, plus a static constructor that calls the run-time warning.
+        Assert.Equal(new[] { "Tests.Net.DebugBuild.g.cs", "Tests.Net.g.cs" }, run.GeneratedSources.Select(s => s.HintName).OrderBy(n => n, System.StringComparer.Ordinal));
+        string debugPart = run.GeneratedSources.Single(s => s.HintName == "Tests.Net.DebugBuild.g.cs").Text;
+        Assert.Contains("namespace Tests;", debugPart);
+        Assert.Contains("static Net()", debugPart);
+        Assert.Contains("global::Unrolled.Runtime.DebugBuildWarning.Report(\"Net\");", debugPart);
+        Assert.Equal(
+            GeneratorHarness.Run(source).GeneratedSources.Single().Text,
+            run.GeneratedSources.Single(s => s.HintName == "Tests.Net.g.cs").Text);
+        Assert.True(!run.CompilationWarningsAndErrors.Any(), GeneratorOutput.Describe(run.CompilationWarningsAndErrors));
+    }
+
+    [Fact]
+    public void UNR0018_is_not_reported_in_a_release_build()
+    {
+        GeneratorOutput run = GeneratorHarness.Run(GeneratorHarness.CompilationOptions.WithOptimizationLevel(OptimizationLevel.Release),
+            Declare("[Network(1, 8, 8)] [Conv2D(2, 3)] [Dense(2)]"));
+        Assert.Empty(run.ProjectDiagnostics);
+        Assert.Equal("Tests.Net.g.cs", Assert.Single(run.GeneratedSources).HintName);
+        Assert.DoesNotContain("DebugBuildWarning", run.GeneratedSources[0].Text);
+    }
+
+    [Fact]
+    public void UNR0018_can_be_suppressed_with_a_pragma_or_a_severity()
+    {
+        GeneratorOutput run = GeneratorHarness.Run(Debug, File(
+            "#pragma warning disable UNR0018\n[Network(1, 8, 8)] [Dense(2)]\npublic partial class Net { }\n#pragma warning restore UNR0018"));
+        Assert.True(run.ProjectDiagnostics.All(d => d.IsSuppressed), GeneratorOutput.Describe(run.ProjectDiagnostics));
+
+        run = GeneratorHarness.Run(Debug.WithSpecificDiagnosticOptions(new Dictionary<string, ReportDiagnostic> { ["UNR0018"] = ReportDiagnostic.Suppress }),
+            Declare("[Network(1, 8, 8)] [Dense(2)]"));
+        Assert.Empty(run.ProjectDiagnostics);
+        Assert.Equal(2, run.GeneratedSources.Count);
+    }
+
+    [Fact]
+    public void UNR0018_is_not_reported_for_a_network_with_errors()
+    {
+        GeneratorOutput run = GeneratorHarness.Run(Debug, Declare("[Network(1, 8, 8)] [{|Conv2D(2, 9)|}]"));
+        Assert.Equal("UNR0005", Assert.Single(run.ProjectDiagnostics).Id);
+        Assert.Empty(run.GeneratedSources);
     }
 }
 

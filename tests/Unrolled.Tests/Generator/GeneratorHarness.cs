@@ -165,9 +165,11 @@ public static class GeneratorHarness
     public static SyntaxTree ParseTree(string text, string path)
         => CSharpSyntaxTree.ParseText(text, ParseOptions, path, Encoding.UTF8);
 
+    /// <summary>An optimized library (a Debug compilation adds UNR0018 and a second file; tests of that pass their own options).</summary>
     public static CSharpCompilationOptions CompilationOptions { get; } = new(
         OutputKind.DynamicallyLinkedLibrary,
         allowUnsafe: true,
+        optimizationLevel: OptimizationLevel.Release,
         nullableContextOptions: NullableContextOptions.Enable);
 
     public static CSharpCompilation CreateCompilation(IEnumerable<SyntaxTree> trees, CSharpCompilationOptions? options = null)
