@@ -157,7 +157,8 @@ public static class NetworkFit
         if (options.Augmentation is not null && options.Augmentation.SampleSize != size)
             throw new ArgumentException($"The augmentation works on {options.Augmentation.SampleSize}-float images; the network takes {size}.", nameof(options));
 
-        var history = new TrainingHistory();
+        IReadOnlyList<FitCallback> callbacks = options.Callbacks;
+        var history = new TrainingHistory(options.Epochs);
         var context = new FitContext(network, options, history)
         {
             BaseLearningRate = options.Optimizer.LearningRate,
@@ -175,13 +176,13 @@ public static class NetworkFit
         if (steps == 0)
             throw new ArgumentException($"{trainCount} samples make no whole batch of {options.BatchSize}.", nameof(options));
 
-        foreach (FitCallback callback in options.Callbacks)
-            callback.OnTrainBegin(context);
+        for (int c = 0; c < callbacks.Count; c++)
+            callbacks[c].OnTrainBegin(context);
 
         for (int epoch = context.CompletedEpochs; epoch < options.Epochs && !context.StopTraining; epoch++)
         {
-            foreach (FitCallback callback in options.Callbacks)
-                callback.OnEpochBegin(context, epoch + 1);
+            for (int c = 0; c < callbacks.Count; c++)
+                callbacks[c].OnEpochBegin(context, epoch + 1);
 
             float rate = (float)(context.ScheduledRate(epoch) * context.LearningRateScale);
             options.Optimizer.LearningRate = rate;
@@ -219,13 +220,13 @@ public static class NetworkFit
                 validationLoss, validationAccuracy, rate, seconds, seconds > 0 ? seen / seconds : double.NaN);
             history.Add(record);
             context.CompletedEpochs = epoch + 1;
-            foreach (FitCallback callback in options.Callbacks)
-                callback.OnEpochEnd(context, record);
+            for (int c = 0; c < callbacks.Count; c++)
+                callbacks[c].OnEpochEnd(context, record);
             options.EpochProgress?.Report(record);
         }
 
-        foreach (FitCallback callback in options.Callbacks)
-            callback.OnTrainEnd(context);
+        for (int c = 0; c < callbacks.Count; c++)
+            callbacks[c].OnTrainEnd(context);
         return history;
     }
 

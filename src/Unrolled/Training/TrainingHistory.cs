@@ -27,7 +27,12 @@ public readonly record struct EpochRecord(
 /// <summary>The per-epoch results of a run (Keras' History), savable as CSV and JSON without reflection.</summary>
 public sealed class TrainingHistory
 {
-    private readonly List<EpochRecord> _epochs = new();
+    private readonly List<EpochRecord> _epochs;
+
+    public TrainingHistory() : this(0) { }
+
+    /// <summary>Room for <paramref name="capacity"/> epochs, so adding them does not allocate.</summary>
+    public TrainingHistory(int capacity) => _epochs = new List<EpochRecord>(Math.Max(0, capacity));
 
     public IReadOnlyList<EpochRecord> Epochs => _epochs;
 
