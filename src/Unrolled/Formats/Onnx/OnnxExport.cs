@@ -16,7 +16,9 @@ namespace Unrolled;
 /// (<c>conv1.weight</c>). Operators: Conv, Gemm (transB = 1), Flatten, MaxPool, AveragePool, GlobalAveragePool,
 /// BatchNormalization, LRN, Relu, LeakyRelu, Sigmoid, Tanh, Softmax (axis 1). Dropout is left out (identity in
 /// inference). Same padding is written as explicit pads. A layer ONNX cannot express exactly is refused with a
-/// <see cref="NotSupportedException"/> naming it, before anything is written.
+/// <see cref="NotSupportedException"/> naming it, before anything is written. LRN of odd size is ONNX LRN; of even size,
+/// whose window ONNX LRN shifts by one channel from PyTorch's, it is written out as Mul, Reshape, Conv (a ones window),
+/// Reshape, Mul, Add, Pow and Mul, computing PyTorch's window exactly.
 /// </remarks>
 public static class OnnxExport
 {
@@ -54,7 +56,7 @@ public static class OnnxExport
         graph.Output.Add(Value("output", layers[layers.Count - 1].Output));
 
         // Initializers: every float tensor under its state_dict name (num_batches_tracked is training state).
-        var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        var tensors = new Dictionary<string, TensorInfo?>(StringComparer.Ordinal); // every initializer name (null: an exporter constant)
         foreach (TensorInfo t in network.Tensors)
         {
             if (t.Kind == TensorKind.Counter) continue;
@@ -103,6 +105,46 @@ public static class OnnxExport
             node.Attribute.Add(Ints("kernel_shape", l.KernelH, l.KernelW));
             node.Attribute.Add(Ints("strides", l.Stride, l.Stride));
             node.Attribute.Add(Ints("pads", l.PadTop, l.PadLeft, l.PadBottom, l.PadRight)); // begins, then ends
+        }
+
+        // ONNX LRN sums channels c − (n − 1)/2 … c + n/2 (floor, ceil), PyTorch c − n/2 … c + (n − 1)/2: the same
+        // window for odd n, shifted by one for even n. Then the exact PyTorch window is written out: the squares,
+        // viewed as [N, 1, C, H·W], summed over n channels by a Conv with a ones kernel and pads n/2 before and
+        // n/2 − 1 after, and y = x · (k + α/n · sum)^−β.
+        string Constant(string name, float[] values, params long[] dims)
+        {
+            var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
+            t.Dims.AddRange(dims);
+            t.RawData = ByteString.CopyFrom(LittleEndianBytes(values));
+            graph.Initializer.Add(t);
+            tensors[name] = null;
+            return name;
+        }
+        string ShapeConstant(string name, params long[] dims)
+        {
+            var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+            t.Dims.Add(dims.Length);
+            t.Int64Data.AddRange(dims);
+            graph.Initializer.Add(t);
+            tensors[name] = null;
+            return name;
+        }
+        void EvenLrn(LayerDescription l)
+        {
+            int n = l.LrnSize, c = l.Input.C, h = l.Input.H, w = l.Input.W;
+            string x = current, p = l.Name + ".lrn_";
+            var ones = new float[n];
+            Array.Fill(ones, 1f);
+            Node("Mul", p + "square", x, x);
+            Node("Reshape", p + "channels_by_pixels", current, ShapeConstant(p + "shape_in", 0, 1, c, (long)h * w));
+            NodeProto sum = Node("Conv", p + "window_sum", current, Constant(p + "window", ones, 1, 1, n, 1));
+            sum.Attribute.Add(Ints("kernel_shape", n, 1));
+            sum.Attribute.Add(Ints("pads", n / 2, 0, n / 2 - 1, 0));
+            Node("Reshape", p + "sum", current, ShapeConstant(p + "shape_out", 0, c, h, w));
+            Node("Mul", p + "scaled", current, Constant(p + "alpha_over_n", new[] { (float)(l.Alpha / n) }));
+            Node("Add", p + "plus_k", current, Constant(p + "k", new[] { (float)l.K }));
+            Node("Pow", p + "power", current, Constant(p + "minus_beta", new[] { (float)-l.Beta }));
+            Node("Mul", l.Name, x, current);
         }
 
         foreach (LayerDescription l in layers)
@@ -162,9 +204,10 @@ public static class OnnxExport
                     if (!image)
                         throw new NotSupportedException($"ONNX export: layer '{l.Name}' (LocalResponseNorm) on a vector input: ONNX LRN takes [N, C, H, W] only.");
                     if (l.LrnSize % 2 == 0)
-                        throw new NotSupportedException(
-                            $"ONNX export: layer '{l.Name}' is LocalResponseNorm of even size {l.LrnSize}: PyTorch's window (which this network computes) spans channels c − {l.LrnSize / 2} to c + {l.LrnSize / 2 - 1}, "
-                            + $"ONNX LRN's spans c − {(l.LrnSize - 1) / 2} to c + {l.LrnSize / 2}, so the exported model would compute something else. Use an odd size.");
+                    {
+                        EvenLrn(l);
+                        break;
+                    }
                     NodeProto lrn = Node("LRN", l.Name, current);
                     lrn.Attribute.Add(Int("size", l.LrnSize));
                     lrn.Attribute.Add(Float("alpha", l.Alpha));
