@@ -15,7 +15,7 @@ internal static class GeneratedNames
     /// <summary>The public members of every network (README, "What the generator adds").</summary>
     public static readonly ImmutableHashSet<string> Public = ImmutableHashSet.Create(StringComparer.Ordinal,
         "InputSize", "OutputSize", "ParameterCount", "Summary", "Loss", "Parameters", "Gradients", "Buffers", "Counters", "Tensors",
-        "MaxDegreeOfParallelism", "Forward", "ComputeGradients", "TrainStep");
+        "MaxDegreeOfParallelism", "Forward", "ComputeGradients", "TrainStep", "Layers");
 
     /// <summary>The private members every network has (or may have, depending on its layers), but the layer kernels.</summary>
     public static readonly ImmutableHashSet<string> Private = ImmutableHashSet.Create(StringComparer.Ordinal,
@@ -26,7 +26,7 @@ internal static class GeneratedNames
         "_parameters", "_gradients", "_buffers", "_counters", "_seed", "_trainingSteps", "_maxDegreeOfParallelism", "_workspaces",
         "s_tensors", "_phase", "_batch", "_chunks", "_x", "_y", "_p", "_b", "_targets", "_labels", "_packed", "_pk", "_activations",
         "_gradA", "_gradB", "_masks", "_losses", "_stats", "_chunkGradients", "_chunkSums", "_trainingCapacity", "s_actPrefix",
-        "s_actStride", "_gradSums",
+        "s_actStride", "_gradSums", "s_layers",
         // Methods.
         "ChunkCount", "Workspace", "EnsureWorkspaces", "ChunkRange", "InferChunk", "EnsureTraining", "Act", "ActStride", "Grad",
         "CheckBatch", "Train", "Run");

@@ -383,9 +383,9 @@ public class DiagnosticTests
     // stride of 100000: 100000 phases of 200001 rows of 16 floats), an output computed 16 floats a row (a 16×2^24×1
     // output takes 2^32 floats so), and the layer outputs training keeps per sample (eight of 2^28 floats).
     [InlineData("[Network(1, 9, 9, Loss = Loss.MeanSquaredError)] [{|Conv2D(1, 1, Stride = 100000, Padding = 99996)|}]",
-        "The network 'Net' is too large: conv1: the layers up to conv1 need a workspace of 640003200640 floats per thread (the largest convolution buffer, a padded input split into stride phases or an output with rows padded to 16 floats, takes 320001600000 floats); one .NET array holds at most 2147483575 floats")]
+        "The network 'Net' is too large: conv1: the layers up to conv1 need a workspace of 640003200672 floats per thread (the largest convolution buffer, a padded input split into stride phases or an output with rows padded to 16 floats, takes 320001600000 floats); one .NET array holds at most 2147483575 floats")]
     [InlineData("[Network(1, 16777216, 1, Loss = Loss.MeanSquaredError)] [{|Conv2D(16, 1)|}]",
-        "The network 'Net' is too large: conv1: the layers up to conv1 need a workspace of 9932112128 floats per thread (the largest convolution buffer, a padded input split into stride phases or an output with rows padded to 16 floats, takes 4294967296 floats); one .NET array holds at most 2147483575 floats")]
+        "The network 'Net' is too large: conv1: the layers up to conv1 need a workspace of 9932112160 floats per thread (the largest convolution buffer, a padded input split into stride phases or an output with rows padded to 16 floats, takes 4294967296 floats); one .NET array holds at most 2147483575 floats")]
     [InlineData("[Network(1, 16384, 16384, Loss = Loss.MeanSquaredError)] [ReLU] [ReLU] [ReLU] [ReLU] [ReLU] [ReLU] [ReLU] [{|ReLU|}] [ReLU]",
         "The network 'Net' is too large: relu8: training would keep 2147483648 floats of layer outputs per sample (each rounded up to 16 floats); one .NET array holds at most 2147483575 floats")]
     public void UNR0016_networks_too_large(string attributes, string message)
