@@ -85,15 +85,7 @@ namespace Unrolled.Tests
         public void PatchGemmMatchesTheReference(int bits)
         {
             using var width = VectorWidth.Limit(bits);
-            var failures = CompiledPatches.Value.CheckAll((network, reference, i) =>
-            {
-                var problems = new[] { 1, 2, 5 }
-                    .Select(batch => Parity.ForwardMismatch(network, reference, batch, seed: 10 + 10 * i + batch))
-                    .Append(Parity.GradientMismatch(network, reference, 3, seed: 80 + i))
-                    .Where(p => p != null).ToList();
-                return problems.Count == 0 ? null : string.Join("\n    ", problems);
-            });
-            Assert.True(failures.Count == 0, CompiledBatch.Report($"patch-GEMM networks at {bits} bits (path {Kernels.ActivePath})", PatchGemm.Count, failures));
+            CheckAgainstReference(CompiledPatches.Value, PatchGemm.Count, "patch-GEMM networks", bits, new[] { 1, 2, 5 }, forwardSeed: 10, gradientBatch: 3, gradientSeed: 80);
         }
 
         private static readonly Lazy<CompiledBatch> CompiledPools = new(() => CompiledBatch.Compile(PoolsAndLrn));
@@ -105,15 +97,21 @@ namespace Unrolled.Tests
         public void PoolsAndLrnMatchTheReference(int bits)
         {
             using var width = VectorWidth.Limit(bits);
-            var failures = CompiledPools.Value.CheckAll((network, reference, i) =>
+            CheckAgainstReference(CompiledPools.Value, PoolsAndLrn.Count, "pool and LRN networks", bits, new[] { 1, 3 }, forwardSeed: 20, gradientBatch: 4, gradientSeed: 60);
+        }
+
+        /// <summary>Forward at each batch size and gradients of every network against the reference, at the current width.</summary>
+        private static void CheckAgainstReference(CompiledBatch compiled, int count, string what, int bits, int[] batches, int forwardSeed, int gradientBatch, int gradientSeed)
+        {
+            var failures = compiled.CheckAll((network, reference, i) =>
             {
-                var problems = new[] { 1, 3 }
-                    .Select(batch => Parity.ForwardMismatch(network, reference, batch, seed: 20 + 10 * i + batch))
-                    .Append(Parity.GradientMismatch(network, reference, 4, seed: 60 + i))
+                var problems = batches
+                    .Select(batch => Parity.ForwardMismatch(network, reference, batch, seed: forwardSeed + 10 * i + batch))
+                    .Append(Parity.GradientMismatch(network, reference, gradientBatch, seed: gradientSeed + i))
                     .Where(p => p != null).ToList();
                 return problems.Count == 0 ? null : string.Join("\n    ", problems);
             });
-            Assert.True(failures.Count == 0, CompiledBatch.Report($"pool and LRN networks at {bits} bits (path {Kernels.ActivePath})", PoolsAndLrn.Count, failures));
+            Assert.True(failures.Count == 0, CompiledBatch.Report($"{what} at {bits} bits (path {Kernels.ActivePath})", count, failures));
         }
 
         [Fact]
@@ -135,15 +133,7 @@ namespace Unrolled.Tests
         public void ForwardAndGradientsMatchTheReference(int bits)
         {
             using var width = VectorWidth.Limit(bits);
-            var failures = Compiled.Value.CheckAll((network, reference, i) =>
-            {
-                var problems = new[] { 1, 2, 7 }
-                    .Select(batch => Parity.ForwardMismatch(network, reference, batch, seed: 70 + 10 * i + batch))
-                    .Append(Parity.GradientMismatch(network, reference, 5, seed: 30 + i))
-                    .Where(p => p != null).ToList();
-                return problems.Count == 0 ? null : string.Join("\n    ", problems);
-            });
-            Assert.True(failures.Count == 0, CompiledBatch.Report($"dense-over-patch networks at {bits} bits (path {Kernels.ActivePath})", DenseOverPatch.Count, failures));
+            CheckAgainstReference(Compiled.Value, DenseOverPatch.Count, "dense-over-patch networks", bits, new[] { 1, 2, 7 }, forwardSeed: 70, gradientBatch: 5, gradientSeed: 30);
         }
     }
 }
