@@ -3,12 +3,15 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
-using Spectre.Console;
 using Unrolled;
+using Unrolled.Data;
 
 namespace FashionMnist;
 
-/// <summary>Trains a network on Fashion-MNIST and reports test accuracy and memory use after every epoch.</summary>
+/// <summary>
+/// Trains one of the seed networks with <see cref="NetworkFit.Fit"/> on Fashion-MNIST (or CIFAR-10, or an
+/// image-folder tree) and reports the test accuracy and memory use after every epoch.
+/// </summary>
 public static class Program
 {
     // GC.GetTotalAllocatedBytes() when PrintMemory last ran, so that each line shows what was allocated since.
@@ -37,7 +40,8 @@ public static class Program
         {
             return Run(options);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or WeightFileException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or InvalidDataException or WeightFileException or UnauthorizedAccessException
+                                      or Cifar10FormatException or ArgumentException or InvalidOperationException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
@@ -47,52 +51,32 @@ public static class Program
     private static int Run(Options o)
     {
         var clock = Stopwatch.StartNew();
-        INetwork net = o.Model switch
-        {
-            "lenet5" => new LeNet5(o.Seed),
-            _ => new FashionNet(o.Seed),
-        };
-        string summary = o.Model == "lenet5" ? LeNet5.Summary : FashionNet.Summary;
+        ModelInfo model = o.ModelInfo;
+        DataSet data = Load(o, model);
+        ModelVariant variant = model.For(data.Channels, data.Height, data.Width);
+        INetwork net = variant.Create(o.Seed);
         net.MaxDegreeOfParallelism = o.Threads;
-        Console.WriteLine(summary);
+        Console.WriteLine(variant.Summary);
         Console.WriteLine($"Kernels: {Kernels.ActivePath}, threads: {o.Threads}");
+        Console.WriteLine($"{data.Format}: {data.Train.Count:N0} training and {data.Test.Count:N0} test images of {data.Shape} in {data.ClassNames.Count} classes from {data.Directory} ({clock.Elapsed.TotalSeconds:F1} s)");
 
         if (o.Load is not null)
         {
             net.Load(o.Load);
             Console.WriteLine($"Loaded weights from {o.Load}");
         }
-
-        var (train, test) = Load(o);
-        Console.WriteLine($"Fashion-MNIST: {train.Count:N0} training and {test.Count:N0} test images from {o.Data} ({clock.Elapsed.TotalSeconds:F1} s)");
         PrintMemory("before training");
 
         var history = new List<EpochResult>();
         if (o.Epochs == 0)
         {
-            var (loss, accuracy) = Evaluate(net, test);
-            history.Add(new EpochResult(0, double.NaN, double.NaN, loss, accuracy, 0));
+            var (loss, accuracy) = Evaluate(net, data.Test);
+            history.Add(new EpochResult(0, double.NaN, double.NaN, double.NaN, double.NaN, loss, accuracy, double.NaN, 0));
         }
         else
         {
-            Optimizer optimizer = o.Optimizer switch
-            {
-                "sgd" => Optimizer.Sgd(o.LearningRate, momentum: 0.9f),
-                "adam" => Optimizer.Adam(o.LearningRate),
-                _ => Optimizer.AdamW(o.LearningRate),
-            };
-            LearningRateSchedule schedule = LearningRateSchedule.Cosine(o.LearningRate, o.Epochs, o.LearningRate * 0.02f);
-            try
-            {
-                Train(net, optimizer, schedule, train, test, o, history);
-            }
-            catch (TrainingDivergedException e)
-            {
-                // The library refused the step and left the weights as they were; say where it happened.
-                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"error: epoch {history.Count + 1}, step {optimizer.StepCount + 1} of the run (learning rate {optimizer.LearningRate:G3}, --lr {o.LearningRate:G3}): {e.Message}"));
-                return 1;
-            }
+            int code = Train(net, variant, data, o, history);
+            if (code != 0) return code;
         }
 
         if (o.Save is not null)
@@ -100,92 +84,124 @@ public static class Program
             net.Save(o.Save);
             Console.WriteLine($"Saved weights to {o.Save}");
         }
+        var (_, testAccuracy) = Evaluate(net, data.Test);
         if (o.Report is not null)
         {
-            string page = Report.Write(o.Report, net, summary, history, test, o.Model);
+            string page = Report.Write(o.Report, net, variant.Summary, history, data, o.Model, o.ValidationSplit == 0);
             Console.WriteLine($"Report: {page}");
         }
         Console.WriteLine($"wall time: {clock.Elapsed.TotalSeconds:F1} s");
-        Console.WriteLine($"test accuracy: {history[^1].TestAccuracy * 100:F2}%");
+        Console.WriteLine($"test accuracy: {testAccuracy * 100:F2}%");
         return 0;
     }
 
-    private static void Train(INetwork net, Optimizer optimizer, LearningRateSchedule schedule, LabeledImages train, LabeledImages test, Options o, List<EpochResult> history)
+    /// <summary>The data of --data, cut to --train-limit and --test-limit (in a method of its own so the full sets are garbage once it returns).</summary>
+    private static DataSet Load(Options o, ModelInfo model)
     {
-        int n = train.Count, size = train.SampleSize, batch = o.Batch;
-        var order = new int[n];
-        for (int i = 0; i < n; i++) order[i] = i;
-        var random = new Random(o.Seed);
-        var x = new float[batch * size];
-        var y = new int[batch];
-        var output = new float[batch * net.OutputSize];
-
-        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        DataSet full = DataSets.Load(o.Data, channels =>
         {
-            schedule.Apply(optimizer, epoch - 1);
-            random.Shuffle(order);
-            double lossSum = 0;
-            long seen = 0, sampledCorrect = 0, sampled = 0;
-            var watch = Stopwatch.StartNew();
-            int steps = n / batch; // the incomplete last batch is dropped, as DataLoader(drop_last=True) does
+            // Image folders are resized to the input of the model's variant with the images' channel count.
+            foreach (ModelVariant v in model.Variants)
+                if (v.Channels == channels) return (v.Channels, v.Height, v.Width);
+            return (model.Variants[0].Channels, model.Variants[0].Height, model.Variants[0].Width);
+        });
+        return full.WithLimits(o.TrainLimit, o.TestLimit);
+    }
 
-            AnsiConsole.Progress()
-                .AutoClear(false)
-                .HideCompleted(false)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
-                {
-                    var task = ctx.AddTask($"epoch {epoch}/{o.Epochs}", maxValue: steps);
-                    for (int s = 0; s < steps; s++)
-                    {
-                        for (int b = 0; b < batch; b++)
-                        {
-                            int index = order[s * batch + b];
-                            train.Image(index).CopyTo(x.AsSpan(b * size, size));
-                            y[b] = train.Labels[index];
-                        }
-                        float loss = net.TrainStep(x, y, optimizer); // throws TrainingDivergedException on a NaN or infinite loss
-                        lossSum += loss * batch;
-                        seen += batch;
-                        if (s % 20 == 0 || s == steps - 1)
-                        {
-                            // Training accuracy on this batch with the updated weights (cheap: one inference batch).
-                            net.Forward(x, output);
-                            sampledCorrect += CountCorrect(output, y, net.OutputSize);
-                            sampled += batch;
-                            double rate = seen / watch.Elapsed.TotalSeconds;
-                            double trainAccuracy = sampledCorrect / (double)sampled;
-                            task.Description = $"epoch {epoch}/{o.Epochs}  loss {lossSum / seen:F4}  acc {trainAccuracy * 100:F1}%  {rate:N0} img/s";
-                        }
-                        task.Increment(1);
-                    }
-                });
+    private static int Train(INetwork net, ModelVariant variant, DataSet data, Options o, List<EpochResult> results)
+    {
+        Optimizer optimizer = o.Optimizer switch
+        {
+            "sgd" => Optimizer.Sgd(o.LearningRate, momentum: 0.9f),
+            "adam" => Optimizer.Adam(o.LearningRate),
+            _ => Optimizer.AdamW(o.LearningRate),
+        };
+        LearningRateSchedule schedule = o.Schedule == "constant"
+            ? LearningRateSchedule.Constant(o.LearningRate)
+            : LearningRateSchedule.Cosine(o.LearningRate, o.Epochs, o.LearningRate * 0.02f);
 
-            double seconds = watch.Elapsed.TotalSeconds;
-            var (testLoss, testAccuracy) = Evaluate(net, test);
-            var (_, trainAcc) = Evaluate(net, train, limit: 10_000);
-            history.Add(new EpochResult(epoch, lossSum / seen, trainAcc, testLoss, testAccuracy, seen / seconds));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"epoch {epoch}: train loss {lossSum / seen:F4}, train accuracy {trainAcc * 100:F2}%, test loss {testLoss:F4}, test accuracy {testAccuracy * 100:F2}%, {seen / seconds:N0} img/s, lr {optimizer.LearningRate:G3}"));
-            PrintMemory($"after epoch {epoch}");
+        bool testIsValidation = o.ValidationSplit == 0;
+        var monitor = new EpochMonitor(net, data.Test, testIsValidation);
+        var callbacks = new List<FitCallback> { monitor };
+        string? directory = o.CheckpointDirectory;
+        string? last = null;
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+            last = Path.Combine(directory, "last.safetensors");
+            callbacks.Add(new ModelCheckpoint(last, monitor: "val_loss", saveBestOnly: false, weightsOnly: false));
+            callbacks.Add(new ModelCheckpoint(Path.Combine(directory, "best.safetensors"), monitor: "val_accuracy", saveBestOnly: true, weightsOnly: true));
         }
-    }
+        if (o.Resume && !File.Exists(last))
+            throw new FileNotFoundException($"--resume: there is no checkpoint '{last}' to continue from.", last);
+        EarlyStopping? early = o.EarlyStopping > 0 ? new EarlyStopping("val_loss", o.EarlyStopping, restoreBestWeights: true) : null;
+        if (early is not null) callbacks.Add(early);
 
-    /// <summary>
-    /// The training and test sets, cut to --train-limit and --test-limit images. In a method of its own so that
-    /// the full sets are garbage once it returns (a caller's locals can stay reachable to its end).
-    /// </summary>
-    private static (LabeledImages Train, LabeledImages Test) Load(Options o)
-    {
-        var (train, test) = Unrolled.FashionMnist.Load(o.Data);
-        return (First(train, o.TrainLimit), First(test, o.TestLimit));
-    }
+        var bars = new ProgressBars(o.Epochs, o.Batch, testIsValidation);
+        var fit = new FitOptions
+        {
+            Epochs = o.Epochs,
+            BatchSize = o.Batch,
+            Optimizer = optimizer,
+            Schedule = schedule,
+            Seed = unchecked((ulong)(long)o.Seed),
+            ValidationInputs = testIsValidation ? data.Test.Images : null,
+            ValidationLabels = testIsValidation ? data.Test.Labels : null,
+            ValidationSplit = o.ValidationSplit,
+            Callbacks = callbacks,
+            BatchProgress = bars,
+            EpochProgress = new EpochPrinter(monitor, bars),
+            Augmentation = o.Augment
+                ? new ImageAugmentation(data.Channels, data.Height, data.Width, padding: data.Height >= 32 ? 4 : 2, horizontalFlip: true, seed: unchecked((ulong)(long)o.Seed))
+                : null,
+            ResumeFrom = o.Resume ? last : null,
+        };
 
-    /// <summary>The first <paramref name="limit"/> images of <paramref name="set"/> (all of them when it has no more).</summary>
-    private static LabeledImages First(LabeledImages set, int limit)
-    {
-        if (limit >= set.Count) return set;
-        return new LabeledImages(set.Images.AsSpan(0, limit * set.SampleSize).ToArray(), set.Labels.AsSpan(0, limit).ToArray(), set.Rows, set.Cols);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Training {variant.ClassName} ({o.Model}): {o.Epochs} epochs, batch {o.Batch}, {o.Optimizer} lr {o.LearningRate:G3}, {o.Schedule} schedule, ") +
+            string.Create(CultureInfo.InvariantCulture, $"validation: {(testIsValidation ? "the test set" : $"the last {o.ValidationSplit * 100:G4} % of the training set")}") +
+            (o.Augment ? ", augmented (crop, flip)" : "") +
+            (early is not null ? $", early stopping after {o.EarlyStopping} epochs without a lower val_loss" : "") +
+            (directory is not null ? $", checkpoints in {directory}" : "") +
+            (o.Resume ? ", resuming" : ""));
+
+        TrainingHistory history;
+        try
+        {
+            history = net.Fit(data.Train.Images, data.Train.Labels, fit);
+        }
+        catch (TrainingDivergedException e)
+        {
+            bars.Stop();
+            // The library refused the step and left the weights as they were; say where it happened.
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"error: epoch {monitor.Epoch}, step {optimizer.StepCount + 1} of the run (learning rate {optimizer.LearningRate:G3}, --lr {o.LearningRate:G3}): {e.Message}"));
+            return 1;
+        }
+        finally
+        {
+            bars.Stop();
+        }
+
+        foreach (EpochRecord r in history.Epochs)
+        {
+            var (testLoss, testAccuracy) = monitor.Test(r);
+            results.Add(new EpochResult(r.Epoch, r.Loss, r.Accuracy, r.ValidationLoss, r.ValidationAccuracy, testLoss, testAccuracy, r.LearningRate, r.ImagesPerSecond));
+        }
+        if (early is not null && early.StoppedEpoch > 0)
+            Console.WriteLine($"early stopping: no lower val_loss for {early.Patience} epochs, stopped after epoch {early.StoppedEpoch}; weights of epoch {early.BestEpoch} restored");
+        if (directory is not null)
+        {
+            history.SaveCsv(Path.Combine(directory, "history.csv"));
+            history.SaveJson(Path.Combine(directory, "history.json"));
+            Console.WriteLine($"Checkpoints: {last} (resume with --checkpoint {directory} --resume), {Path.Combine(directory, "best.safetensors")} (best val_accuracy)");
+        }
+        if (o.Report is not null)
+        {
+            Directory.CreateDirectory(o.Report);
+            history.SaveCsv(Path.Combine(o.Report, "history.csv"));
+        }
+        return 0;
     }
 
     /// <summary>
@@ -194,7 +210,7 @@ public static class Program
     /// garbage awaiting collection does not blur the comparison from epoch to epoch; the GC heap size is what the
     /// GC holds, and "allocated" counts every byte allocated since the previous line.
     /// </summary>
-    private static void PrintMemory(string when)
+    internal static void PrintMemory(string when)
     {
         const double MB = 1e6;
         long live = GC.GetTotalMemory(forceFullCollection: true);
@@ -206,21 +222,10 @@ public static class Program
         s_allocatedAtLastPrint = allocated;
     }
 
-    private static int CountCorrect(float[] output, int[] labels, int classes)
+    /// <summary>Mean cross-entropy and accuracy over a set, in chunks of 500 images.</summary>
+    internal static (double Loss, double Accuracy) Evaluate(INetwork net, ImageSet set)
     {
-        int correct = 0;
-        for (int b = 0; b < labels.Length; b++)
-        {
-            var row = output.AsSpan(b * classes, classes);
-            if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) == labels[b]) correct++;
-        }
-        return correct;
-    }
-
-    /// <summary>Mean cross-entropy and accuracy over a set (or its first <paramref name="limit"/> images).</summary>
-    internal static (double Loss, double Accuracy) Evaluate(INetwork net, LabeledImages set, int limit = int.MaxValue, int[]? predictions = null)
-    {
-        int count = Math.Min(set.Count, limit), size = set.SampleSize, classes = net.OutputSize;
+        int count = set.Count, size = set.SampleSize, classes = net.OutputSize;
         const int chunk = 500;
         var output = new float[chunk * classes];
         double loss = 0;
@@ -233,9 +238,7 @@ public static class Program
             {
                 var z = output.AsSpan(b * classes, classes);
                 int label = set.Labels[start + b];
-                int predicted = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(z);
-                if (predictions is not null) predictions[start + b] = predicted;
-                if (predicted == label) correct++;
+                if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(z) == label) correct++;
                 float max = System.Numerics.Tensors.TensorPrimitives.Max(z);
                 double sum = 0;
                 foreach (float v in z) sum += Math.Exp(v - max);
@@ -246,5 +249,6 @@ public static class Program
     }
 }
 
-/// <summary>One epoch's figures, for the console and the report.</summary>
-public sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy, double ImagesPerSecond);
+/// <summary>One epoch's figures, for the console and the report (NaN where not measured).</summary>
+public sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy,
+    double TestLoss, double TestAccuracy, double LearningRate, double ImagesPerSecond);
