@@ -104,6 +104,72 @@ public sealed class CheckpointTests : IDisposable
         Assert.Empty(Directory.GetFileSystemEntries(folder));
     }
 
+    private static FitCallback[] PlateauCallbacks(string path) => new FitCallback[]
+    {
+        // A huge minDelta: only epoch 1 (against the initial infinity) improves, so the waits count up from epoch 2.
+        // ModelCheckpoint first: it must still save the state of the callbacks after it.
+        new ModelCheckpoint(path, weightsOnly: false),
+        new ReduceLROnPlateau("loss", factor: 0.5, patience: 2, minDelta: 1e9),
+        new EarlyStopping("val_loss", patience: 4, minDelta: 1e9, restoreBestWeights: true),
+    };
+
+    private static FitOptions PlateauOptions(int epochs, FitCallback[] callbacks) => new()
+    {
+        Epochs = epochs, BatchSize = 16, Optimizer = Optimizer.AdamW(5e-3f), ValidationSplit = 0.2, Seed = 42, Callbacks = callbacks,
+    };
+
+    [Fact]
+    public void Callback_counters_best_values_and_best_weights_survive_a_resume()
+    {
+        var (x, y) = FitData.Make(200, 14);
+        string straightPath = Path.Combine(_directory, "straight-{epoch}.safetensors");
+        FitCallback[] straightCallbacks = PlateauCallbacks(straightPath);
+        var straight = new FitBatchNormNet(seed: 1);
+        TrainingHistory full = straight.Fit(x, y, PlateauOptions(10, straightCallbacks));
+        var stopping = (EarlyStopping)straightCallbacks[2];
+        // Reductions after epochs 3 and 5; the stop after epoch 5 (4 epochs without improvement) restores epoch 1's weights.
+        Assert.Equal(5, full.Count);
+        Assert.Equal((5, 1), (stopping.StoppedEpoch, stopping.BestEpoch));
+        Assert.Equal(new[] { 1f, 1, 1, 0.5f, 0.5f }, full.Epochs.Select(e => e.LearningRate / full[0].LearningRate));
+
+        // The checkpoint after epoch 2 holds the callbacks' state (waits 1, best of epoch 1).
+        var metadata = Checkpoint.ReadMetadata(straightPath.Replace("{epoch}", "2"));
+        Assert.Equal("1", metadata[Checkpoint.Prefix + "callback.ReduceLROnPlateau.0.wait"]);
+        Assert.Equal("1", metadata[Checkpoint.Prefix + "callback.EarlyStopping.0.wait"]);
+        Assert.Equal("1", metadata[Checkpoint.Prefix + "callback.EarlyStopping.0.best_epoch"]);
+        Assert.Equal(full[0].ValidationLoss.ToString("R", System.Globalization.CultureInfo.InvariantCulture), metadata[Checkpoint.Prefix + "callback.EarlyStopping.0.best"]);
+        Assert.True(metadata.ContainsKey(Checkpoint.Prefix + "callback.EarlyStopping.0.best_parameters"));
+
+        foreach (int after in new[] { 2, 3, 4 })
+        {
+            // Fresh callbacks, network and optimizer, resumed from the checkpoint after epoch `after`.
+            FitCallback[] callbacks = PlateauCallbacks(Path.Combine(_directory, $"resumed-{after}-{{epoch}}.safetensors"));
+            var resumed = new FitBatchNormNet(seed: 99);
+            TrainingHistory history = resumed.Fit(x, y, PlateauOptions(10, callbacks) with { ResumeFrom = straightPath.Replace("{epoch}", after.ToString()) });
+            var resumedStopping = (EarlyStopping)callbacks[2];
+            Assert.Equal(full.Epochs.Select(e => (e.Loss, e.ValidationLoss, e.LearningRate)), history.Epochs.Select(e => (e.Loss, e.ValidationLoss, e.LearningRate)));
+            Assert.Equal((5, 1), (resumedStopping.StoppedEpoch, resumedStopping.BestEpoch));
+            Assert.Equal(straight.Parameters.ToArray(), resumed.Parameters.ToArray());
+            Assert.Equal(straight.Buffers.ToArray(), resumed.Buffers.ToArray());
+            Assert.Equal(straight.Counters.ToArray(), resumed.Counters.ToArray());
+        }
+
+        // The checkpoint of the stopping epoch: the resumed run trains no further and keeps the restored weights.
+        var done = new FitBatchNormNet(seed: 98);
+        TrainingHistory none = done.Fit(x, y, PlateauOptions(10, PlateauCallbacks(Path.Combine(_directory, "done-{epoch}.safetensors"))) with
+        {
+            ResumeFrom = straightPath.Replace("{epoch}", "5"),
+        });
+        Assert.Equal(5, none.Count);
+        Assert.Equal(straight.Parameters.ToArray(), done.Parameters.ToArray());
+        Assert.Equal("true", Checkpoint.ReadMetadata(straightPath.Replace("{epoch}", "5"))[Checkpoint.Prefix + "stop_training"]);
+
+        // A damaged callback value is refused naming the checkpoint.
+        var bad = new EarlyStopping("val_loss");
+        var state = new System.Collections.Generic.Dictionary<string, string> { ["best"] = "x", ["wait"] = "1", ["best_epoch"] = "1", ["stopped_epoch"] = "0" };
+        Assert.Throws<FormatException>(() => bad.LoadState(state));
+    }
+
     [Theory]
     [InlineData("sgd")]
     [InlineData("adam")]

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Globalization;
 
 namespace Unrolled;
 
@@ -12,6 +14,33 @@ public abstract class FitCallback
     public virtual void OnEpochEnd(FitContext context, EpochRecord record) { }
 
     public virtual void OnTrainEnd(FitContext context) { }
+
+    /// <summary>
+    /// Writes what this callback must remember for a resumed run to continue as the uninterrupted one (counters,
+    /// best values) as strings into <paramref name="state"/>; <see cref="Checkpoint.Save"/> stores them in the
+    /// checkpoint under the callback's type name and its place among the callbacks of that type. Nothing by default.
+    /// </summary>
+    public virtual void SaveState(IDictionary<string, string> state) { }
+
+    /// <summary>
+    /// Restores what <see cref="SaveState"/> wrote, when Fit resumes from a checkpoint: called after
+    /// <see cref="OnTrainBegin"/>, before the first epoch. Throw <see cref="FormatException"/> for a value that does not parse.
+    /// </summary>
+    public virtual void LoadState(IReadOnlyDictionary<string, string> state) { }
+
+    /// <summary>A double that reads back bit for bit (infinities and NaN included).</summary>
+    protected static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    protected static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    protected static double ParseDouble(IReadOnlyDictionary<string, string> state, string key) =>
+        double.Parse(Get(state, key), NumberStyles.Float, CultureInfo.InvariantCulture);
+
+    protected static int ParseInt(IReadOnlyDictionary<string, string> state, string key) =>
+        int.Parse(Get(state, key), NumberStyles.Integer, CultureInfo.InvariantCulture);
+
+    private static string Get(IReadOnlyDictionary<string, string> state, string key) =>
+        state.TryGetValue(key, out string? value) ? value : throw new FormatException($"the callback state has no '{key}'.");
 }
 
 /// <summary>Whether a monitored value improves by going down or up; Auto: up for accuracies, down otherwise (Keras' mode="auto").</summary>
@@ -63,6 +92,11 @@ public abstract class MonitorCallback : FitCallback
     }
 
     protected bool Improves(double value) => Maximize ? value - MinDelta > Best : value + MinDelta < Best;
+
+    /// <summary>The best value (and, in derived classes, their counters).</summary>
+    public override void SaveState(IDictionary<string, string> state) => state["best"] = Format(Best);
+
+    public override void LoadState(IReadOnlyDictionary<string, string> state) => Best = ParseDouble(state, "best");
 }
 
 /// <summary>
@@ -130,6 +164,41 @@ public sealed class EarlyStopping(string monitor = "val_loss", int patience = 0,
         }
     }
 
+    /// <summary>Best, the wait, the best and stopped epochs and, with restoreBestWeights, the best epoch's weights.</summary>
+    public override void SaveState(IDictionary<string, string> state)
+    {
+        base.SaveState(state);
+        state["wait"] = Format(Wait);
+        state["best_epoch"] = Format(BestEpoch);
+        state["stopped_epoch"] = Format(StoppedEpoch);
+        if (_bestParameters is not null)
+        {
+            state["best_parameters"] = Checkpoint.ToBase64(_bestParameters);
+            state["best_buffers"] = Checkpoint.ToBase64(_bestBuffers!);
+            state["best_counters"] = Checkpoint.ToBase64(_bestCounters!);
+        }
+    }
+
+    public override void LoadState(IReadOnlyDictionary<string, string> state)
+    {
+        base.LoadState(state);
+        Wait = ParseInt(state, "wait");
+        BestEpoch = ParseInt(state, "best_epoch");
+        StoppedEpoch = ParseInt(state, "stopped_epoch");
+        if (state.TryGetValue("best_parameters", out string? parameters))
+        {
+            _bestParameters = Checkpoint.FloatsFromBase64(parameters);
+            _bestBuffers = Checkpoint.FloatsFromBase64(state.TryGetValue("best_buffers", out string? b) ? b : throw new FormatException("the best weights have no buffers."));
+            _bestCounters = Checkpoint.LongsFromBase64(state.TryGetValue("best_counters", out string? c) ? c : throw new FormatException("the best weights have no counters."));
+        }
+        else
+        {
+            _bestParameters = null;
+            _bestBuffers = null;
+            _bestCounters = null;
+        }
+    }
+
     private static float[] Copy(Span<float> source, float[]? destination)
     {
         destination ??= new float[source.Length];
@@ -178,6 +247,21 @@ public sealed class ReduceLROnPlateau : MonitorCallback
         _cooldownLeft = 0;
     }
 
+    /// <summary>Best, the wait and the cooldown left.</summary>
+    public override void SaveState(IDictionary<string, string> state)
+    {
+        base.SaveState(state);
+        state["wait"] = Format(Wait);
+        state["cooldown_left"] = Format(_cooldownLeft);
+    }
+
+    public override void LoadState(IReadOnlyDictionary<string, string> state)
+    {
+        base.LoadState(state);
+        Wait = ParseInt(state, "wait");
+        _cooldownLeft = ParseInt(state, "cooldown_left");
+    }
+
     public override void OnEpochEnd(FitContext context, EpochRecord record)
     {
         double value = Current(record);
@@ -213,7 +297,8 @@ public sealed class ReduceLROnPlateau : MonitorCallback
 /// Keras' ModelCheckpoint: after every epoch (or, with saveBestOnly, only when the monitored value improves)
 /// writes the weights (a plain weight file, as <see cref="WeightFile.Save(INetwork, string)"/>) or, with
 /// weightsOnly false, a full <see cref="Checkpoint"/> to resume from. "{epoch}" in the path becomes the epoch.
-/// Writes are atomic: a crash leaves the previous file.
+/// The file is written once every callback has ended the epoch, so a full checkpoint holds the state of all of
+/// them after it, wherever this one stands in the list. Writes are atomic: a crash leaves the previous file.
 /// </summary>
 public sealed class ModelCheckpoint(string path, string monitor = "val_loss", bool saveBestOnly = false, bool weightsOnly = false,
     MonitorMode mode = MonitorMode.Auto) : MonitorCallback(monitor, mode, 0)
@@ -229,6 +314,7 @@ public sealed class ModelCheckpoint(string path, string monitor = "val_loss", bo
     {
         base.OnTrainBegin(context);
         Saves = 0;
+        _pending = null;
     }
 
     public override void OnEpochEnd(FitContext context, EpochRecord record)
@@ -241,7 +327,17 @@ public sealed class ModelCheckpoint(string path, string monitor = "val_loss", bo
             Best = value;
         }
 
-        string file = Path.Replace("{epoch}", record.Epoch.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        _pending = Path.Replace("{epoch}", record.Epoch.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    }
+
+    private string? _pending;
+
+    /// <summary>Writes the file <see cref="OnEpochEnd"/> decided on; Fit calls it after every callback's OnEpochEnd.</summary>
+    internal void WritePending(FitContext context)
+    {
+        if (_pending is not string file)
+            return;
+        _pending = null;
         if (WeightsOnly)
             context.Network.Save(file);
         else

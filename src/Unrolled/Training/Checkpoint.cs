@@ -17,8 +17,10 @@ namespace Unrolled;
 /// <see cref="WeightFile.Load(INetwork, string)"/> and PyTorch's load_state_dict(strict=True) read it as
 /// today), with the rest of the run in metadata keys under "unrolled.checkpoint.": the optimizer's state
 /// (step count, rate, moments as little-endian base64), the schedule position (epochs done and
-/// ReduceLROnPlateau's scale), the shuffle generator's state and the history. Written atomically: a temp
-/// file in the same folder, flushed to disk, then renamed over the old one.
+/// ReduceLROnPlateau's scale), the shuffle generator's state, the history, whether a callback stopped the run, and
+/// each callback's own state (<see cref="FitCallback.SaveState"/>: EarlyStopping's and ReduceLROnPlateau's waits and
+/// best values, EarlyStopping's best weights, ModelCheckpoint's best value) under "unrolled.checkpoint.callback.".
+/// Written atomically: a temp file in the same folder, flushed to disk, then renamed over the old one.
 /// </summary>
 public static class Checkpoint
 {
@@ -47,9 +49,71 @@ public static class Checkpoint
         metadata[Prefix + "optimizer.parameter_count"] = Invariant(state.ParameterCount);
         foreach (var (name, values) in state.Arrays)
             metadata[Prefix + "optimizer.array." + name] = ToBase64(values);
+        if (context.StopTraining)
+            metadata[Prefix + "stop_training"] = "true";
+
+        // Each callback's state under its type name and its place among the callbacks of that type.
+        IReadOnlyList<FitCallback> callbacks = context.Options.Callbacks;
+        var occurrences = new Dictionary<string, int>(StringComparer.Ordinal);
+        var callbackState = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int c = 0; c < callbacks.Count; c++)
+        {
+            string key = CallbackKey(callbacks[c], occurrences);
+            callbackState.Clear();
+            callbacks[c].SaveState(callbackState);
+            foreach (var (name, value) in callbackState)
+            {
+                ArgumentNullException.ThrowIfNull(value, name);
+                metadata[key + name] = value;
+            }
+        }
 
         byte[] file = WithMetadata(network, metadata);
         WriteAtomically(path, file);
+    }
+
+    private const string CallbackPrefix = Prefix + "callback.";
+
+    /// <summary>"unrolled.checkpoint.callback.{type}.{n}." for the n-th (from 0) callback of its type in the list.</summary>
+    private static string CallbackKey(FitCallback callback, Dictionary<string, int> occurrences)
+    {
+        string type = callback.GetType().Name;
+        occurrences.TryGetValue(type, out int n);
+        occurrences[type] = n + 1;
+        return string.Create(CultureInfo.InvariantCulture, $"{CallbackPrefix}{type}.{n}.");
+    }
+
+    /// <summary>Gives each callback of <paramref name="context"/> the state a resumed checkpoint holds for it (after OnTrainBegin).</summary>
+    internal static void RestoreCallbacks(FitContext context)
+    {
+        if (context.ResumedCallbackState is not { } saved)
+            return;
+        context.ResumedCallbackState = null;
+        IReadOnlyList<FitCallback> callbacks = context.Options.Callbacks;
+        var occurrences = new Dictionary<string, int>(StringComparer.Ordinal);
+        var state = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int c = 0; c < callbacks.Count; c++)
+        {
+            string key = CallbackKey(callbacks[c], occurrences);
+            state.Clear();
+            foreach (var (name, value) in saved)
+            {
+                if (name.StartsWith(key, StringComparison.Ordinal))
+                    state[name[key.Length..]] = value;
+            }
+
+            if (state.Count == 0)
+                continue;
+            try
+            {
+                callbacks[c].LoadState(state);
+            }
+            catch (Exception e) when (e is FormatException or OverflowException)
+            {
+                throw new WeightFileException(context.Options.ResumeFrom ?? "<checkpoint>",
+                    new[] { $"The state of callback {c} ({callbacks[c].GetType().Name}) is invalid: {e.Message}" });
+            }
+        }
     }
 
     /// <summary>Writes <paramref name="bytes"/> to a temp file beside <paramref name="path"/>, flushes it to disk and renames it over <paramref name="path"/>.</summary>
@@ -96,7 +160,7 @@ public static class Checkpoint
             foreach (var (key, value) in metadata)
             {
                 if (key.StartsWith(arrayPrefix, StringComparison.Ordinal))
-                    arrays[key[arrayPrefix.Length..]] = FromBase64(value);
+                    arrays[key[arrayPrefix.Length..]] = FloatsFromBase64(value);
             }
 
             var state = new OptimizerState(Get("optimizer.kind"), long.Parse(Get("optimizer.step_count"), CultureInfo.InvariantCulture),
@@ -104,6 +168,13 @@ public static class Checkpoint
                 int.Parse(Get("optimizer.parameter_count"), CultureInfo.InvariantCulture), arrays);
             if (history.Count != epoch)
                 throw new FormatException($"the history holds {history.Count} epochs but the checkpoint is after epoch {epoch}.");
+            bool stopped = metadata.TryGetValue(Prefix + "stop_training", out string? stop) && bool.Parse(stop);
+            var callbackState = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (key, value) in metadata)
+            {
+                if (key.StartsWith(CallbackPrefix, StringComparison.Ordinal))
+                    callbackState[key] = value;
+            }
 
             // Everything parsed: now change the network and the optimizer.
             network.Load(path);
@@ -112,6 +183,8 @@ public static class Checkpoint
             context.Random.State = shuffle;
             context.LearningRateScale = scale;
             context.BaseLearningRate = baseRate;
+            context.StopTraining = stopped;
+            context.ResumedCallbackState = callbackState;
             context.History.TruncateTo(0);
             foreach (EpochRecord record in history.Epochs)
                 context.History.Add(record);
@@ -193,7 +266,7 @@ public static class Checkpoint
 
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static string ToBase64(float[] values)
+    internal static string ToBase64(float[] values)
     {
         if (BitConverter.IsLittleEndian)
             return Convert.ToBase64String(MemoryMarshal.AsBytes(values.AsSpan()));
@@ -202,11 +275,32 @@ public static class Checkpoint
         return Convert.ToBase64String(MemoryMarshal.AsBytes(swapped.AsSpan()));
     }
 
-    private static float[] FromBase64(string text)
+    internal static string ToBase64(long[] values)
+    {
+        if (BitConverter.IsLittleEndian)
+            return Convert.ToBase64String(MemoryMarshal.AsBytes(values.AsSpan()));
+        long[] swapped = new long[values.Length];
+        BinaryPrimitives.ReverseEndianness(values, swapped);
+        return Convert.ToBase64String(MemoryMarshal.AsBytes(swapped.AsSpan()));
+    }
+
+    internal static long[] LongsFromBase64(string text)
+    {
+        byte[] bytes = Convert.FromBase64String(text);
+        if (bytes.Length % 8 != 0)
+            throw new FormatException("an array of counters is not a whole number of 64-bit integers.");
+        long[] values = new long[bytes.Length / 8];
+        MemoryMarshal.Cast<byte, long>(bytes).CopyTo(values);
+        if (!BitConverter.IsLittleEndian)
+            BinaryPrimitives.ReverseEndianness(values, values);
+        return values;
+    }
+
+    internal static float[] FloatsFromBase64(string text)
     {
         byte[] bytes = Convert.FromBase64String(text);
         if (bytes.Length % 4 != 0)
-            throw new FormatException("an optimizer array is not a whole number of floats.");
+            throw new FormatException("an array is not a whole number of floats.");
         float[] values = new float[bytes.Length / 4];
         Span<int> destination = MemoryMarshal.Cast<float, int>(values.AsSpan());
         MemoryMarshal.Cast<byte, int>(bytes).CopyTo(destination);

@@ -87,6 +87,9 @@ public sealed class FitContext
     /// <summary>The shuffle generator, saved in checkpoints.</summary>
     internal ShuffleRandom Random;
 
+    /// <summary>The callbacks' state read from the checkpoint resumed from, handed to them after OnTrainBegin.</summary>
+    internal Dictionary<string, string>? ResumedCallbackState;
+
     internal float ScheduledRate(int epoch) => Options.Schedule?.Rate(epoch) ?? BaseLearningRate;
 
     /// <summary>Sets the optimizer's rate now and scales the rates of the epochs after this one alike.</summary>
@@ -178,6 +181,7 @@ public static class NetworkFit
 
         for (int c = 0; c < callbacks.Count; c++)
             callbacks[c].OnTrainBegin(context);
+        Checkpoint.RestoreCallbacks(context);
 
         for (int epoch = context.CompletedEpochs; epoch < options.Epochs && !context.StopTraining; epoch++)
         {
@@ -222,6 +226,13 @@ public static class NetworkFit
             context.CompletedEpochs = epoch + 1;
             for (int c = 0; c < callbacks.Count; c++)
                 callbacks[c].OnEpochEnd(context, record);
+            // Files are written once every callback has ended the epoch, so a checkpoint holds all of their state.
+            for (int c = 0; c < callbacks.Count; c++)
+            {
+                if (callbacks[c] is ModelCheckpoint checkpoint)
+                    checkpoint.WritePending(context);
+            }
+
             options.EpochProgress?.Report(record);
         }
 
