@@ -147,7 +147,8 @@ public static class ImageFolder
     /// root without class folders, a file beside the class folders, a folder inside one, an empty class folder,
     /// another extension, a file that does not decode, and in strict mode an image of another size or channel count
     /// each throw an <see cref="ImageFolderException"/> naming the file or folder; nothing is returned half loaded.
-    /// The tree is listed and checked before any image is decoded.
+    /// The tree is listed and checked before any image is decoded. EXIF orientation is not applied (as PIL,
+    /// torchvision and TensorFlow's decoders leave it); 16-bit PNGs are reduced to 8 bits, palettes expanded.
     /// </summary>
     public static ImageFolderSet Read(string root, int channels, int height, int width, ImageFolderOptions? options = null)
     {

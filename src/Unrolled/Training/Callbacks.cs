@@ -317,6 +317,11 @@ public sealed class ModelCheckpoint(string path, string monitor = "val_loss", bo
         _pending = null;
     }
 
+    /// <summary>Writes a file still pending (when the callbacks are driven by a loop other than Fit's).</summary>
+    public override void OnEpochBegin(FitContext context, int epoch) => WritePending(context);
+
+    public override void OnTrainEnd(FitContext context) => WritePending(context);
+
     public override void OnEpochEnd(FitContext context, EpochRecord record)
     {
         if (SaveBestOnly)

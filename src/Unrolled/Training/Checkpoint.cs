@@ -27,7 +27,11 @@ public static class Checkpoint
     public const string Prefix = "unrolled.checkpoint.";
     private const string MetadataKey = "__metadata__";
 
-    /// <summary>Writes the checkpoint of a run in progress (what a full <see cref="ModelCheckpoint"/> writes).</summary>
+    /// <summary>
+    /// Writes the checkpoint of a run in progress (what a full <see cref="ModelCheckpoint"/> writes), with the state of
+    /// every callback as it is now: called from a callback's OnEpochEnd, the callbacks after it have not yet ended the
+    /// epoch, so a resume would replay their part of it; ModelCheckpoint therefore writes once all of them have.
+    /// </summary>
     public static void Save(string path, FitContext context)
     {
         ArgumentNullException.ThrowIfNull(path);
