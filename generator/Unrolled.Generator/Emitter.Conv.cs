@@ -39,38 +39,46 @@ internal static partial class Emitter
     /// are applied before, as in the separate layers, so the result is the same bits.
     /// </summary>
     internal static bool FusesPool(LayerSpec conv, LayerSpec? next) =>
-        conv.Kind == LayerKind.Conv2D && conv.Activation is Act.None or Act.ReLU or Act.LeakyReLU
+        conv.Kind == LayerKind.Conv2D && Strategy.Choose(conv) != ConvStrategy.PatchGemm && conv.Activation is Act.None or Act.ReLU or Act.LeakyReLU
         && next is { Kind: LayerKind.MaxPool2D, KernelH: 2, KernelW: 2, Stride: 2, PadTop: 0, PadBottom: 0, PadLeft: 0, PadRight: 0 }
         && conv.Output.H % 2 == 0 && conv.Output.W % 2 == 0
         && next.Output.H * 2 == conv.Output.H && next.Output.W * 2 == conv.Output.W;
 
     private static void EmitConv(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first, LayerSpec? next)
     {
+        if (Strategy.Choose(l) == ConvStrategy.PatchGemm)
+        {
+            EmitPatchConv(w, l, plan, first);
+            return;
+        }
         EmitConvKernel(w, l, plan, FusesPool(l, next));
         string m = Method(l);
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        if (Strategy.Choose(l) == ConvStrategy.PatchGemm) EmitPatchForward(w, l, plan);
-        else w.Line($"{m}_Convolve(x, y, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws);");
+        w.Line($"{m}_Convolve(x, y, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws);");
         w.Close().Line();
-        if (Strategy.Choose(l) == ConvStrategy.PatchGemm) EmitDense(w, Strategy.PatchDense(l), first: true, forwardOnly: true);
         LayerSpec? t = first ? null : InputGradientSpec(l);
         if (t is not null) EmitConvKernel(w, t, plan);
         EmitConvBackward(w, l, plan, first, t);
     }
 
     /// <summary>
-    /// A PatchGemm forward: each output pixel's C×Kh×Kw patch (zeros where it reads padding) becomes a row of A,
-    /// the Dense kernels compute A · Wᵀ + bias (and the activation) into T, pixels × filters, and T is transposed
-    /// into y, filters × pixels.
+    /// A PatchGemm convolution. <c>_Gather</c> copies each output pixel's C×Kh×Kw patch (zeros where it reads
+    /// padding) into a row of A. Forward, per sample: the Dense kernels compute A · Wᵀ + bias (and the activation)
+    /// into T, pixels × filters, and T is transposed into y, filters × pixels. Backward, over groups of samples
+    /// (<see cref="Strategy.PatchGroup"/>): every pixel of every sample in the group is a row, so the Dense backward
+    /// kernels reuse each block of weights across all of them: dW += dZᵀ · A and dA = dZ · W; then each row of dA is
+    /// added back into the input gradient at the pixels its patch read (col2im).
     /// </summary>
-    private static void EmitPatchForward(CodeWriter w, LayerSpec l, WorkspacePlan plan)
+    private static void EmitPatchConv(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first)
     {
         int C = l.Input.C, H = l.Input.H, W = l.Input.W, F = l.Output.C, Ho = l.Output.H, Wo = l.Output.W;
         int KH = l.KernelH, KW = l.KernelW, S = l.Stride, KK = KH * KW, P = Ho * Wo;
-        int PP = Strategy.PatchPitch(l), FP = (F + 15) / 16 * 16;
-        w.Line($"float* A = ws + {plan.Patches}; // {P} patch rows, pitch {PP}");
-        w.Line($"float* T = A + {(long)P * PP}; // {P} pixels × {F} filters, pitch {FP}");
+        int PP = Strategy.PatchPitch(l), FP = Strategy.FilterPitch(l);
+        string m = Method(l);
+
+        w.Line($"/// <summary>{Doc(l.Name)}: writes the {P} patches of one sample as rows of A, {PP} floats apart (zeros where a patch reads padding).</summary>");
+        w.Open($"private static void {m}_Gather(float* x, float* A)");
         w.Open($"for (int q = 0; q < {P}; q++)");
         w.Line($"int iy0 = q / {Wo} * {S} - {l.PadTop}, ix0 = q % {Wo} * {S} - {l.PadLeft};");
         w.Line($"bool inside = ix0 >= 0 && ix0 + {KW} <= {W};");
@@ -87,8 +95,58 @@ internal static partial class Emitter
         w.Line($"if (inside) for (int kx = 0; kx < {KW}; kx++) dst[kx] = src[kx];");
         w.Line($"else for (int kx = 0; kx < {KW}; kx++) dst[kx] = (uint)(ix0 + kx) < {W}u ? src[kx] : 0f;");
         w.Close().Close().Close();
+        w.Close().Line();
+
+        w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output}, {KH}×{KW} kernel, stride {S}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
+        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
+        w.Line($"float* A = ws + {plan.Patches}; // {P} patch rows, pitch {PP}");
+        w.Line($"float* T = A + {(long)P * PP}; // {P} pixels × {F} filters, pitch {FP}");
+        w.Line($"{m}_Gather(x, A);");
         w.Line($"{Method(Strategy.PatchDense(l))}_Forward(A, {PP}, T, {FP}, {P}, p);");
         w.Line($"for (int f = 0; f < {F}; f++) for (int q = 0; q < {P}; q++) y[f * {P} + q] = T[q * {FP} + f];");
+        w.Close().Line();
+        EmitDense(w, Strategy.PatchDense(l), first: true, backward: false);
+
+        int group = Strategy.PatchGroup(l);
+        long rows = (long)group * P;
+        w.Line($"/// <summary>{Doc(l.Name)} backward over <paramref name=\"count\"/> samples, {group} at a time ({rows} patch rows): bias and weight gradients{(first ? "" : ", and the input gradient")}; dy becomes dz = dy · act'(y) in place.</summary>");
+        w.Open($"private static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g, float* ws)");
+        w.Line($"float* A = ws + {plan.Patches}; // patch rows, pitch {PP}");
+        w.Line($"float* T = A + {rows * PP}; // dz rows (pixel × filter), pitch {FP}");
+        if (!first) w.Line($"float* D = T + {rows * FP}; // input-gradient rows, pitch {PP}");
+        w.Open($"for (int n0 = 0; n0 < count; n0 += {group})");
+        w.Line($"int ns = global::System.Math.Min({group}, count - n0);");
+        w.Open("for (int a = 0; a < ns; a++)");
+        w.Line("float* da = dy + (long)(n0 + a) * sdy;");
+        if (l.Activation != Act.None)
+            w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(da, y + (long)(n0 + a) * sy, {F * P}, {(int)l.Activation}, {CodeWriter.F(FusedLeakySlope)});");
+        w.Line($"float* ta = T + a * {(long)P * FP};");
+        w.Line($"for (int f = 0; f < {F}; f++) for (int q = 0; q < {P}; q++) ta[q * {FP} + f] = da[f * {P} + q];");
+        w.Line($"{m}_Gather(x + (long)(n0 + a) * sx, A + a * {(long)P * PP});");
+        w.Close();
+        LayerSpec grad = Strategy.PatchGradDense(l);
+        w.Line($"{Method(grad)}_Backward(A, {PP}, null, 0, T, {FP}, {(first ? "null" : "D")}, {PP}, ns * {P}, p, g);");
+        if (!first)
+        {
+            w.Line("// col2im: each patch row's gradient goes back to the input pixels its patch read");
+            w.Open("for (int a = 0; a < ns; a++)");
+            w.Line("float* xa = dx + (long)(n0 + a) * sdx;");
+            w.Line($"new global::System.Span<float>(xa, {C * H * W}).Clear();");
+            w.Open($"for (int q = 0; q < {P}; q++)");
+            w.Line($"int iy0 = q / {Wo} * {S} - {l.PadTop}, ix0 = q % {Wo} * {S} - {l.PadLeft};");
+            w.Line($"float* r = D + (a * {P} + q) * {PP};");
+            w.Open($"for (int c = 0; c < {C}; c++)");
+            w.Open($"for (int ky = 0; ky < {KH}; ky++)");
+            w.Line("int iy = iy0 + ky;");
+            w.Line($"if ((uint)iy >= {H}u) continue;");
+            w.Line($"float* src = r + c * {KK} + ky * {KW};");
+            w.Line($"float* dst = xa + (c * {H} + iy) * {W} + ix0;");
+            w.Line($"for (int kx = 0; kx < {KW}; kx++) if ((uint)(ix0 + kx) < {W}u) dst[kx] += src[kx];");
+            w.Close().Close().Close().Close();
+        }
+        w.Close();
+        w.Close().Line();
+        EmitDense(w, grad, first, forward: false);
     }
 
     /// <summary>Pad, register tiles and driver of one convolution: <c>{m}_Convolve(x, y, weights, bias, ws)</c>, and

@@ -12,13 +12,21 @@ internal static partial class Emitter
     /// <summary>Dense weights above this many bytes (half of a 1 MB L2) are walked in alternating directions.</summary>
     private const long ZigzagWeightBytes = 512 * 1024;
 
-    private static void EmitDense(CodeWriter w, LayerSpec l, bool first, bool forwardOnly = false)
+    private static void EmitDense(CodeWriter w, LayerSpec l, bool first, bool forward = true, bool backward = true)
     {
         string m = Method(l);
         int In = l.Input.Size, U = l.Output.C;
         string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
 
-        // ---- forward ----
+        if (forward) EmitDenseForward(w, l);
+        if (backward) EmitDenseBackward(w, l, first);
+    }
+
+    private static void EmitDenseForward(CodeWriter w, LayerSpec l)
+    {
+        string m = Method(l);
+        int In = l.Input.Size, U = l.Output.C;
+        string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
         // Weights larger than a core's L2 are streamed from L3 on every pass. Each pass walks the unit blocks in the
         // opposite order to the pass before, so it starts on the rows the last one left in L2. Every output is
         // still the same sum in the same order, so the flag is only a cache hint: it is a plain static (threads
@@ -104,10 +112,13 @@ internal static partial class Emitter
             w.Close();
         }
         w.Close().Line();
+    }
 
-        if (forwardOnly) return;
-
-        // ---- backward ----
+    private static void EmitDenseBackward(CodeWriter w, LayerSpec l, bool first)
+    {
+        string m = Method(l);
+        int In = l.Input.Size, U = l.Output.C;
+        string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
         w.Line($"/// <summary>{Doc(l.Name)} backward over <paramref name=\"count\"/> samples: dy becomes dz = dy · act'(y) in place; weight and bias gradients are added to g{(first ? "" : "; dx is written")}.</summary>");
         w.Open($"private static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g)");
         if (l.Activation != Act.None)

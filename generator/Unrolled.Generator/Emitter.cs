@@ -568,6 +568,8 @@ internal static partial class Emitter
                             w.Line($"{Method(l)}_Backward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({I(i - 1)}, start)")}, MaxActivation, end - start, p, g); // {Comment(l.Name)}");
                         else if (l.Kind == LayerKind.Dropout)
                             w.Line($"for (int n = start; n < end; n++) {Method(l)}_TrainBackward(Grad({i}, n), {dx}, _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]}); // {Comment(l.Name)}");
+                        else if (l.Kind == LayerKind.Conv2D && Strategy.Choose(l) == ConvStrategy.PatchGemm)
+                            w.Line($"{Method(l)}_Backward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({I(i - 1)}, start)")}, MaxActivation, end - start, p, g, ws); // {Comment(l.Name)}");
                         else if (l.Kind == LayerKind.Conv2D)
                         {
                             string packed = plan.PackedOffset.TryGetValue(i, out int po) ? $"_pk + {po}" : "null";

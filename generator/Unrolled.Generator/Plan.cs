@@ -140,7 +140,8 @@ internal sealed class WorkspacePlan
         {
             maxAct = Math.Max(maxAct, l.Output.Size);
             ActivationFloatsPerSample = Saturating.Add(ActivationFloatsPerSample, ConvGeometry.RoundUp((long)l.Output.Size, 16));
-            if (l.Kind == LayerKind.Conv2D)
+            // A PatchGemm convolution reads its input through patches, never padded or phase-split (Strategy.cs).
+            if (l.Kind == LayerKind.Conv2D && Strategy.Choose(l) != ConvStrategy.PatchGemm)
             {
                 var specs = new List<LayerSpec> { l };
                 if (l.Index > 0 && Emitter.InputGradientSpec(l) is { } t)
@@ -231,5 +232,5 @@ internal sealed class WorkspacePlan
     /// stay small enough for the L2 cache (at most 256 KB). Larger layers have larger outputs, so their
     /// horizontal sums are amortised over more multiply-adds anyway.
     /// </summary>
-    public static bool UsesVectorPartials(LayerSpec l) => l.Kind == LayerKind.Conv2D && (long)l.WeightCount * 16 <= 65536;
+    public static bool UsesVectorPartials(LayerSpec l) => l.Kind == LayerKind.Conv2D && Strategy.Choose(l) != ConvStrategy.PatchGemm && (long)l.WeightCount * 16 <= 65536;
 }

@@ -1,3 +1,4 @@
+using System;
 using System.Linq;
 using Unrolled.Generator.Model;
 
@@ -52,9 +53,26 @@ internal static class Strategy
     /// <summary>Row pitch of a PatchGemm layer's patch matrix: C·Kh·Kw rounded up to 16.</summary>
     public static int PatchPitch(LayerSpec l) => (l.Input.C * l.KernelH * l.KernelW + 15) / 16 * 16;
 
-    /// <summary>Workspace floats of a PatchGemm layer: the patch matrix (Ho·Wo rows) and the pixel × filter result.</summary>
+    /// <summary>Row pitch of a PatchGemm layer's pixel × filter matrices: F rounded up to 16.</summary>
+    public static int FilterPitch(LayerSpec l) => (l.Output.C + 15) / 16 * 16;
+
+    /// <summary>Floats the backward pass of a PatchGemm layer takes per sample: its patch rows, their gradients and
+    /// the pixel × filter output gradient.</summary>
+    private static long PatchGradFloatsPerSample(LayerSpec l)
+        => (long)l.Output.H * l.Output.W * (2L * PatchPitch(l) + FilterPitch(l));
+
+    /// <summary>Floats the patch matrices of a backward group may take (4 MB). A group as large as that lets the Dense
+    /// kernels reuse each block of weights over many rows; larger ones bring no more reuse, only memory.</summary>
+    private const long PatchGroupFloats = 1 << 20;
+
+    /// <summary>Samples a PatchGemm layer's backward pass takes together: as many as fit in
+    /// <see cref="PatchGroupFloats"/>, between 1 and 64.</summary>
+    public static int PatchGroup(LayerSpec l) => (int)Math.Max(1, Math.Min(64, PatchGroupFloats / PatchGradFloatsPerSample(l)));
+
+    /// <summary>Workspace floats of a PatchGemm layer: the larger of the forward pass's patch matrix (Ho·Wo rows)
+    /// and pixel × filter result, and the backward pass's matrices for one group of samples.</summary>
     public static long PatchFloats(LayerSpec l)
-        => (long)l.Output.H * l.Output.W * PatchPitch(l) + (long)l.Output.H * l.Output.W * ((l.Output.C + 15) / 16 * 16);
+        => Math.Max((long)l.Output.H * l.Output.W * (PatchPitch(l) + FilterPitch(l)), PatchGroup(l) * PatchGradFloatsPerSample(l));
 
     /// <summary>Method names of a PatchGemm layer's Dense kernel start here (L{PatchBase + index}_…).</summary>
     public const int PatchBase = 200000;
@@ -69,10 +87,22 @@ internal static class Strategy
         Index = PatchBase + l.Index,
     };
 
+    /// <summary>Method names of the Dense kernel a PatchGemm convolution's backward pass runs start here.</summary>
+    public const int PatchGradBase = 300000;
+
+    /// <summary>The Dense layer of a PatchGemm convolution's backward pass: <see cref="PatchDense"/> without the
+    /// activation, whose derivative the convolution applies to its own output gradient first.</summary>
+    public static LayerSpec PatchGradDense(LayerSpec l) => PatchDense(l) with
+    {
+        Name = l.Name + " patch gradients",
+        Activation = Act.None,
+        Index = PatchGradBase + l.Index,
+    };
+
     /// <summary>The comment the generated code carries before a convolution's kernels.</summary>
     public static string Describe(LayerSpec l) => Choose(l) switch
     {
-        ConvStrategy.PatchGemm => $"strategy: patches × weights in the forward pass ({l.Output.W} output column(s) would fill {l.Output.W} of 16 lanes directly; each of the {l.Output.H * l.Output.W} pixels' {l.Input.C}×{l.KernelH}×{l.KernelW} patch is a row for the Dense kernels, {l.Output.C} filters), direct kernels backward",
+        ConvStrategy.PatchGemm => $"strategy: patches × weights ({l.Output.W} output column(s) would fill {l.Output.W} of 16 lanes directly; each of the {l.Output.H * l.Output.W} pixels' {l.Input.C}×{l.KernelH}×{l.KernelW} patch is a row for the Dense kernels, {l.Output.C} filters; backward over {PatchGroup(l)} samples at a time, every pixel a row: dW += dZᵀ·A, dA = dZ·W, then col2im)",
         ConvStrategy.DenseOverPatch => $"strategy: dense over the patch (the {l.KernelH}×{l.KernelW} kernel covers the whole {l.Input} input, output 1×1: a {l.Output.C} × {l.Input.Size} matrix–vector product per sample on the Dense kernels, samples blocked)",
         _ => "strategy: direct (register tile of filters × output rows × column vectors)",
     };
