@@ -146,28 +146,77 @@ public static unsafe class Pooling
     /// <summary>p[i] = s[i]^(−β), β = 0.75 by square roots (exact to rounding), any other β as exp(−β · ln s).</summary>
     public static void PowerMinusBeta(float* s, float* p, int n, float beta)
     {
-        var src = new ReadOnlySpan<float>(s, n);
-        var dst = new Span<float>(p, n);
         if (beta == 0.75f)
         {
-            System.Numerics.Tensors.TensorPrimitives.Sqrt(src, dst);                 // s^½
-            for (int i = 0; i < n; i++) p[i] = 1f / (p[i] * MathF.Sqrt(p[i]));     // 1 / (s^½ · s^¼)
+            int i = 0;
+            if (Kernels.Use512)
+                for (; i + 16 <= n; i += 16) Vector512.Store(MinusThreeQuarters(Vector512.Load(s + i)), p + i);
+            else if (Kernels.Use256)
+                for (; i + 8 <= n; i += 8) Vector256.Store(MinusThreeQuarters(Vector256.Load(s + i)), p + i);
+            for (; i + 4 <= n; i += 4) Vector128.Store(MinusThreeQuarters(Vector128.Load(s + i)), p + i);
+            for (; i < n; i++) p[i] = MinusThreeQuarters(s[i]);
             return;
         }
+        var src = new ReadOnlySpan<float>(s, n);
+        var dst = new Span<float>(p, n);
         System.Numerics.Tensors.TensorPrimitives.Log(src, dst);
         System.Numerics.Tensors.TensorPrimitives.Multiply(dst, -beta, dst);
         System.Numerics.Tensors.TensorPrimitives.Exp(dst, dst);
     }
 
+    // s^(−3/4) = 1 / (s^½ · s^¼): two correctly rounded square roots, a product and a quotient, the same in every width.
+    private static float MinusThreeQuarters(float s) { float r = MathF.Sqrt(s); return 1f / (r * MathF.Sqrt(r)); }
+    private static Vector512<float> MinusThreeQuarters(Vector512<float> s) { var r = Vector512.Sqrt(s); return Vector512<float>.One / (r * Vector512.Sqrt(r)); }
+    private static Vector256<float> MinusThreeQuarters(Vector256<float> s) { var r = Vector256.Sqrt(s); return Vector256<float>.One / (r * Vector256.Sqrt(r)); }
+    private static Vector128<float> MinusThreeQuarters(Vector128<float> s) { var r = Vector128.Sqrt(s); return Vector128<float>.One / (r * Vector128.Sqrt(r)); }
+
     /// <summary>
     /// LocalResponseNorm forward for one sample: y = x · s^(−β). <paramref name="s"/> is C·HW floats of workspace.
+    /// With β = 0.75 (PyTorch's and AlexNet's) each vector of a channel is done in one pass, its scale kept in
+    /// registers; the arithmetic is <see cref="LrnScale"/>'s and <see cref="PowerMinusBeta"/>'s, so the result is the same.
     /// </summary>
     public static void LrnForward(float* x, float* y, float* s, int C, int HW, int lo, int hi, float alphaOverN, float beta, float k)
     {
         int n = C * HW;
-        LrnScale(x, s, C, HW, lo, hi, alphaOverN, k);
-        PowerMinusBeta(s, s, n, beta);
-        System.Numerics.Tensors.TensorPrimitives.Multiply(new ReadOnlySpan<float>(x, n), new ReadOnlySpan<float>(s, n), new Span<float>(y, n));
+        if (beta != 0.75f)
+        {
+            LrnScale(x, s, C, HW, lo, hi, alphaOverN, k);
+            PowerMinusBeta(s, s, n, beta);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(new ReadOnlySpan<float>(x, n), new ReadOnlySpan<float>(s, n), new Span<float>(y, n));
+            return;
+        }
+        for (int c = 0; c < C; c++)
+        {
+            int j0 = Math.Max(0, c - lo), j1 = Math.Min(C - 1, c + hi);
+            float* x0 = x + (long)j0 * HW, xc = x + (long)c * HW, yc = y + (long)c * HW;
+            int i = 0;
+            if (Kernels.Use512)
+                for (; i + 16 <= HW; i += 16)
+                {
+                    var acc = Vector512<float>.Zero;
+                    for (int j = 0; j <= j1 - j0; j++) { var v = Vector512.Load(x0 + (long)j * HW + i); acc += v * v; }
+                    Vector512.Store(Vector512.Load(xc + i) * MinusThreeQuarters(acc * alphaOverN + Vector512.Create(k)), yc + i);
+                }
+            else if (Kernels.Use256)
+                for (; i + 8 <= HW; i += 8)
+                {
+                    var acc = Vector256<float>.Zero;
+                    for (int j = 0; j <= j1 - j0; j++) { var v = Vector256.Load(x0 + (long)j * HW + i); acc += v * v; }
+                    Vector256.Store(Vector256.Load(xc + i) * MinusThreeQuarters(acc * alphaOverN + Vector256.Create(k)), yc + i);
+                }
+            for (; i + 4 <= HW; i += 4)
+            {
+                var acc = Vector128<float>.Zero;
+                for (int j = 0; j <= j1 - j0; j++) { var v = Vector128.Load(x0 + (long)j * HW + i); acc += v * v; }
+                Vector128.Store(Vector128.Load(xc + i) * MinusThreeQuarters(acc * alphaOverN + Vector128.Create(k)), yc + i);
+            }
+            for (; i < HW; i++)
+            {
+                float acc = 0f;
+                for (int j = 0; j <= j1 - j0; j++) { float v = x0[(long)j * HW + i]; acc += v * v; }
+                yc[i] = xc[i] * MinusThreeQuarters(acc * alphaOverN + k);
+            }
+        }
     }
 
     /// <summary>
