@@ -78,6 +78,29 @@ public static class DataSets
 {
     private static readonly string[] IdxNames = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
+    /// <summary>One IDX pair, prefix-images-idx3-ubyte and prefix-labels-idx1-ubyte (each .gz or not), as a 1-channel set.</summary>
+    private static ImageSet ReadIdx(string directory, string prefix)
+    {
+        string images = FindIdx(directory, $"{prefix}-images-idx3-ubyte"), labels = FindIdx(directory, $"{prefix}-labels-idx1-ubyte");
+        LabeledImages set = LabeledImages.Read(images, labels);
+        for (int i = 0; i < set.Labels.Length; i++)
+        {
+            if (set.Labels[i] < 0)
+                throw new InvalidDataException($"'{Path.GetFileName(labels)}': label {i} is {set.Labels[i]}, not a class.");
+        }
+        return new ImageSet(set.Images, set.Labels, 1, set.Rows, set.Cols);
+    }
+
+    private static string FindIdx(string directory, string baseName)
+    {
+        foreach (string name in new[] { baseName + ".gz", baseName })
+        {
+            string path = Path.Combine(directory, name);
+            if (File.Exists(path)) return path;
+        }
+        throw new FileNotFoundException($"IDX file missing: neither '{baseName}.gz' nor '{baseName}' is in '{directory}'.", Path.Combine(directory, baseName + ".gz"));
+    }
+
     /// <summary>What the folder holds: "idx", "cifar10", "image-folder", or null when none of them.</summary>
     public static string? Recognise(string directory)
     {
@@ -112,12 +135,17 @@ public static class DataSets
         {
             case "idx":
             {
-                var (train, test) = Unrolled.FashionMnist.Load(directory);
+                // Fashion-MNIST's (and MNIST's) file names; images of any size, so that the model's variants decide.
+                ImageSet train = ReadIdx(directory, "train"), test = ReadIdx(directory, "t10k");
+                if (train.Height != test.Height || train.Width != test.Width)
+                    throw new InvalidDataException($"'{directory}': the training images are {train.Height}×{train.Width} but the test images {test.Height}×{test.Width}.");
+                int classes = Math.Max(train.Labels.Max(), test.Labels.Max()) + 1;
                 return new DataSet
                 {
-                    Format = "IDX (Fashion-MNIST)", Directory = directory, ClassNames = Unrolled.FashionMnist.ClassNames,
-                    Train = new ImageSet(train.Images, train.Labels, 1, train.Rows, train.Cols),
-                    Test = new ImageSet(test.Images, test.Labels, 1, test.Rows, test.Cols),
+                    Format = "IDX", Directory = directory, Train = train, Test = test,
+                    ClassNames = classes <= Unrolled.FashionMnist.ClassNames.Count
+                        ? Unrolled.FashionMnist.ClassNames
+                        : Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
                 };
             }
             case "cifar10":

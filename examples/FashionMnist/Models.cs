@@ -60,19 +60,19 @@ public static class Models
                 new(1, 28, 28, nameof(KerasBaseline), seed => new KerasBaseline(seed), KerasBaseline.Summary),
                 new(3, 32, 32, nameof(KerasBaselineRgb32), seed => new KerasBaselineRgb32(seed), KerasBaselineRgb32.Summary),
             ],
-            Epochs: 10, Batch: 32, Optimizer: "adam", LearningRate: 0.001f, Schedule: "constant", SaveBest: true),
+            Epochs: 12, Batch: 32, Optimizer: "adam", LearningRate: 0.001f, Schedule: "cosine", SaveBest: true),
         new("alexnet", "AlexNet-style (6×6/2 or 8×8/2 stem, LRN, 3×3/2 overlapping pools, dropout before wide dense layers)",
             [
                 new(1, 28, 28, nameof(AlexNet), seed => new AlexNet(seed), AlexNet.Summary),
                 new(3, 32, 32, nameof(AlexNetRgb32), seed => new AlexNetRgb32(seed), AlexNetRgb32.Summary),
             ],
-            Epochs: 10, Batch: 64, Optimizer: "adamw", LearningRate: 0.001f, Schedule: "cosine", SaveBest: false),
+            Epochs: 6, Batch: 64, Optimizer: "adamw", LearningRate: 0.001f, Schedule: "cosine", SaveBest: false),
         new("fashionnet", "two VGG-style blocks with batch norm, dropout",
             [
                 new(1, 28, 28, nameof(FashionNet), seed => new FashionNet(seed), FashionNet.Summary),
                 new(3, 32, 32, nameof(FashionNetRgb32), seed => new FashionNetRgb32(seed), FashionNetRgb32.Summary),
             ],
-            Epochs: 6, Batch: 64, Optimizer: "adamw", LearningRate: 0.002f, Schedule: "cosine", SaveBest: false),
+            Epochs: 4, Batch: 64, Optimizer: "adamw", LearningRate: 0.002f, Schedule: "cosine", SaveBest: false),
     ];
 
     public static IEnumerable<string> Names => All.Select(m => m.Name);

@@ -41,7 +41,7 @@ public static class Program
             return Run(options);
         }
         catch (Exception e) when (e is IOException or InvalidDataException or WeightFileException or UnauthorizedAccessException
-                                      or Cifar10FormatException or ArgumentException or InvalidOperationException)
+                                      or Cifar10FormatException or ImageFolderException or ArgumentException or InvalidOperationException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
