@@ -148,16 +148,22 @@ public sealed class KillResumeTests : IDisposable, IClassFixture<KillResumeTests
     public sealed class Shared : IDisposable
     {
         private readonly Lazy<string> _child = new(BuildChild);
-        private readonly Lazy<(KillResumeNet Net, TrainingHistory History)> _uninterrupted = new(TrainUninterrupted);
+        private readonly Lazy<(KillResumeNet Net, TrainingHistory History, string Directory)> _uninterrupted = new(TrainUninterrupted);
 
         public string ChildDirectory => _child.Value;
 
-        public (KillResumeNet Net, TrainingHistory History) Uninterrupted => _uninterrupted.Value;
+        /// <summary>The uninterrupted run's network and history, and the folder of its checkpoint of each epoch.</summary>
+        public (KillResumeNet Net, TrainingHistory History, string Directory) Uninterrupted => _uninterrupted.Value;
+
+        /// <summary>The uninterrupted run's checkpoint after <paramref name="epoch"/>.</summary>
+        public string ReferenceCheckpoint(int epoch) => Path.Combine(Uninterrupted.Directory, $"reference-{epoch}.safetensors");
 
         public void Dispose()
         {
             if (_child.IsValueCreated)
                 Directory.Delete(_child.Value, recursive: true);
+            if (_uninterrupted.IsValueCreated)
+                Directory.Delete(_uninterrupted.Value.Directory, recursive: true);
         }
     }
 
@@ -173,21 +179,14 @@ public sealed class KillResumeTests : IDisposable, IClassFixture<KillResumeTests
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    /// <summary>The run the killed ones must end as, trained in this process.</summary>
-    private static (KillResumeNet, TrainingHistory) TrainUninterrupted()
+    /// <summary>The run the killed ones must end as, trained in this process, keeping its checkpoint of every epoch.</summary>
+    private static (KillResumeNet, TrainingHistory, string) TrainUninterrupted()
     {
         var (x, y) = KillResumeRun.Data();
         string directory = Directory.CreateTempSubdirectory("unrolled-kill-reference-").FullName;
-        try
-        {
-            var net = KillResumeRun.Network();
-            TrainingHistory history = net.Fit(x, y, KillResumeRun.Options(Path.Combine(directory, KillResumeRun.CheckpointName), null, null));
-            return (net, history);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        var net = KillResumeRun.Network();
+        TrainingHistory history = net.Fit(x, y, KillResumeRun.Options(Path.Combine(directory, "reference-{epoch}.safetensors"), null, null));
+        return (net, history, directory);
     }
 
     /// <summary>
@@ -303,8 +302,8 @@ public sealed class KillResumeTests : IDisposable, IClassFixture<KillResumeTests
     private static string[] Temporaries(string directory) => Directory.GetFiles(directory, "." + KillResumeRun.CheckpointName + ".*.tmp");
 
     /// <summary>
-    /// After the kill: the checkpoint (if one was written) is whole, loads as weights and as a checkpoint; a fresh
-    /// process resumes from it and ends exactly as the uninterrupted run. Returns the checkpoint's epoch (0: none).
+    /// After the kill: the checkpoint (if one was written) is whole, loads, and is the uninterrupted run's of its epoch;
+    /// a fresh process resumes from it and ends exactly as the uninterrupted run. Returns the checkpoint's epoch (0: none).
     /// </summary>
     private int CheckAndResume(string directory, Child killed, string point)
     {
@@ -321,6 +320,26 @@ public sealed class KillResumeTests : IDisposable, IClassFixture<KillResumeTests
             var loaded = new KillResumeNet();
             loaded.Load(checkpoint); // every tensor present, sized and finite, or it throws
             Assert.InRange(epoch, 1, KillResumeRun.Epochs - 1);
+
+            // It is the uninterrupted run's checkpoint of that epoch: the same tensors and the same state (optimizer
+            // moments, shuffle state, callbacks' counters and best weights), only the measured times differ.
+            string expectedPath = _shared.ReferenceCheckpoint(epoch);
+            var expected = new KillResumeNet();
+            expected.Load(expectedPath);
+            Assert.True(expected.Parameters.SequenceEqual(loaded.Parameters) && expected.Buffers.SequenceEqual(loaded.Buffers)
+                        && expected.Counters.SequenceEqual(loaded.Counters), $"{point}: the checkpoint's tensors are not the uninterrupted run's of epoch {epoch}");
+            var expectedMetadata = Checkpoint.ReadMetadata(expectedPath);
+            string historyKey = Checkpoint.Prefix + "history";
+            Assert.Equal(expectedMetadata.Keys.Order(StringComparer.Ordinal), metadata.Keys.Order(StringComparer.Ordinal));
+            foreach (var (key, value) in expectedMetadata)
+            {
+                if (key != historyKey)
+                    Assert.True(value == metadata[key], $"{point}: metadata '{key}' differs from the uninterrupted run's of epoch {epoch}");
+            }
+
+            static IEnumerable<(int, double, double, double, double, float)> Measured(string json) =>
+                TrainingHistory.FromJson(json).Epochs.Select(e => (e.Epoch, e.Loss, e.Accuracy, e.ValidationLoss, e.ValidationAccuracy, e.LearningRate));
+            Assert.Equal(Measured(expectedMetadata[historyKey]), Measured(metadata[historyKey]));
         }
 
         using (var resumed = new Child(_shared.ChildDirectory, directory, null))
@@ -330,7 +349,7 @@ public sealed class KillResumeTests : IDisposable, IClassFixture<KillResumeTests
             Assert.Equal(epoch > 0 ? "resuming" : "batch 1 1", resumed.Transcript.Split('\n')[0]);
         }
 
-        var (reference, history) = _shared.Uninterrupted;
+        var (reference, history, _) = _shared.Uninterrupted;
         var final = new KillResumeNet();
         final.Load(Path.Combine(directory, KillResumeRun.FinalName));
         Assert.True(reference.Parameters.SequenceEqual(final.Parameters), $"{point}: the resumed parameters differ from the uninterrupted run's");
