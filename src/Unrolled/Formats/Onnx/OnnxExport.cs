@@ -25,6 +25,9 @@ public static class OnnxExport
     /// <summary>The opset of the default ONNX domain the exported models import.</summary>
     public const int Opset = 13;
 
+    /// <summary>The doc_string of a Conv or pooling node whose layer was declared with <c>Padding.Same</c>.</summary>
+    internal const string SamePaddingDoc = "padding: same";
+
     /// <summary>Writes <paramref name="network"/> to <paramref name="path"/> as an ONNX model. Nothing is written when
     /// the network cannot be exported.</summary>
     /// <exception cref="NotSupportedException">A layer ONNX cannot express as this network computes it.</exception>
@@ -105,6 +108,8 @@ public static class OnnxExport
             node.Attribute.Add(Ints("kernel_shape", l.KernelH, l.KernelW));
             node.Attribute.Add(Ints("strides", l.Stride, l.Stride));
             node.Attribute.Add(Ints("pads", l.PadTop, l.PadLeft, l.PadBottom, l.PadRight)); // begins, then ends
+            // A hint for the importer: declared Padding.Same (the pads alone cannot tell a symmetric Same from an integer).
+            if (l.SamePadding) node.DocString = SamePaddingDoc;
         }
 
         // ONNX LRN sums channels c − (n − 1)/2 … c + n/2 (floor, ceil), PyTorch c − n/2 … c + (n − 1)/2: the same

@@ -24,61 +24,67 @@ namespace Unrolled.Formats.Onnx.Proto {
     static OnnxSubsetReflection() {
       byte[] descriptorData = global::System.Convert.FromBase64String(
           string.Concat(
-            "ChFvbm54LXN1YnNldC5wcm90bxIEb25ueCLeAgoOQXR0cmlidXRlUHJvdG8S",
+            "ChFvbm54LXN1YnNldC5wcm90bxIEb25ueCLfAwoOQXR0cmlidXRlUHJvdG8S",
             "DAoEbmFtZRgBIAEoCRISCgpkb2Nfc3RyaW5nGA0gASgJEjAKBHR5cGUYFCAB",
             "KA4yIi5vbm54LkF0dHJpYnV0ZVByb3RvLkF0dHJpYnV0ZVR5cGUSCQoBZhgC",
             "IAEoAhIJCgFpGAMgASgDEgkKAXMYBCABKAwSDgoGZmxvYXRzGAcgAygCEgwK",
-            "BGludHMYCCADKAMiuAEKDUF0dHJpYnV0ZVR5cGUSDQoJVU5ERUZJTkVEEAAS",
-            "CQoFRkxPQVQQARIHCgNJTlQQAhIKCgZTVFJJTkcQAxIKCgZURU5TT1IQBBIJ",
-            "CgVHUkFQSBAFEhEKDVNQQVJTRV9URU5TT1IQCxIKCgZGTE9BVFMQBhIICgRJ",
-            "TlRTEAcSCwoHU1RSSU5HUxAIEgsKB1RFTlNPUlMQCRIKCgZHUkFQSFMQChIS",
-            "Cg5TUEFSU0VfVEVOU09SUxAMIlEKDlZhbHVlSW5mb1Byb3RvEgwKBG5hbWUY",
-            "ASABKAkSHQoEdHlwZRgCIAEoCzIPLm9ubnguVHlwZVByb3RvEhIKCmRvY19z",
-            "dHJpbmcYAyABKAkilgEKCU5vZGVQcm90bxINCgVpbnB1dBgBIAMoCRIOCgZv",
-            "dXRwdXQYAiADKAkSDAoEbmFtZRgDIAEoCRIPCgdvcF90eXBlGAQgASgJEg4K",
-            "BmRvbWFpbhgHIAEoCRInCglhdHRyaWJ1dGUYBSADKAsyFC5vbm54LkF0dHJp",
-            "YnV0ZVByb3RvEhIKCmRvY19zdHJpbmcYBiABKAkiNAoWU3RyaW5nU3RyaW5n",
-            "RW50cnlQcm90bxILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkikwIKCk1v",
-            "ZGVsUHJvdG8SEgoKaXJfdmVyc2lvbhgBIAEoAxIuCgxvcHNldF9pbXBvcnQY",
-            "CCADKAsyGC5vbm54Lk9wZXJhdG9yU2V0SWRQcm90bxIVCg1wcm9kdWNlcl9u",
-            "YW1lGAIgASgJEhgKEHByb2R1Y2VyX3ZlcnNpb24YAyABKAkSDgoGZG9tYWlu",
-            "GAQgASgJEhUKDW1vZGVsX3ZlcnNpb24YBSABKAMSEgoKZG9jX3N0cmluZxgG",
-            "IAEoCRIfCgVncmFwaBgHIAEoCzIQLm9ubnguR3JhcGhQcm90bxI0Cg5tZXRh",
-            "ZGF0YV9wcm9wcxgOIAMoCzIcLm9ubnguU3RyaW5nU3RyaW5nRW50cnlQcm90",
-            "byLqAQoKR3JhcGhQcm90bxIdCgRub2RlGAEgAygLMg8ub25ueC5Ob2RlUHJv",
-            "dG8SDAoEbmFtZRgCIAEoCRImCgtpbml0aWFsaXplchgFIAMoCzIRLm9ubngu",
-            "VGVuc29yUHJvdG8SEgoKZG9jX3N0cmluZxgKIAEoCRIjCgVpbnB1dBgLIAMo",
-            "CzIULm9ubnguVmFsdWVJbmZvUHJvdG8SJAoGb3V0cHV0GAwgAygLMhQub25u",
-            "eC5WYWx1ZUluZm9Qcm90bxIoCgp2YWx1ZV9pbmZvGA0gAygLMhQub25ueC5W",
-            "YWx1ZUluZm9Qcm90byKHAwoLVGVuc29yUHJvdG8SDAoEZGltcxgBIAMoAxIR",
-            "CglkYXRhX3R5cGUYAiABKAUSFgoKZmxvYXRfZGF0YRgEIAMoAkICEAESFgoK",
-            "aW50MzJfZGF0YRgFIAMoBUICEAESFgoKaW50NjRfZGF0YRgHIAMoA0ICEAES",
-            "DAoEbmFtZRgIIAEoCRISCgpkb2Nfc3RyaW5nGAwgASgJEhAKCHJhd19kYXRh",
-            "GAkgASgMItoBCghEYXRhVHlwZRINCglVTkRFRklORUQQABIJCgVGTE9BVBAB",
-            "EgkKBVVJTlQ4EAISCAoESU5UOBADEgoKBlVJTlQxNhAEEgkKBUlOVDE2EAUS",
-            "CQoFSU5UMzIQBhIJCgVJTlQ2NBAHEgoKBlNUUklORxAIEggKBEJPT0wQCRIL",
-            "CgdGTE9BVDE2EAoSCgoGRE9VQkxFEAsSCgoGVUlOVDMyEAwSCgoGVUlOVDY0",
-            "EA0SDQoJQ09NUExFWDY0EA4SDgoKQ09NUExFWDEyOBAPEgwKCEJGTE9BVDE2",
-            "EBAilQEKEFRlbnNvclNoYXBlUHJvdG8SLQoDZGltGAEgAygLMiAub25ueC5U",
-            "ZW5zb3JTaGFwZVByb3RvLkRpbWVuc2lvbhpSCglEaW1lbnNpb24SEwoJZGlt",
-            "X3ZhbHVlGAEgASgDSAASEwoJZGltX3BhcmFtGAIgASgJSAASEgoKZGVub3Rh",
-            "dGlvbhgDIAEoCUIHCgV2YWx1ZSKbAQoJVHlwZVByb3RvEi0KC3RlbnNvcl90",
-            "eXBlGAEgASgLMhYub25ueC5UeXBlUHJvdG8uVGVuc29ySAASEgoKZGVub3Rh",
-            "dGlvbhgGIAEoCRpCCgZUZW5zb3ISEQoJZWxlbV90eXBlGAEgASgFEiUKBXNo",
-            "YXBlGAIgASgLMhYub25ueC5UZW5zb3JTaGFwZVByb3RvQgcKBXZhbHVlIjUK",
-            "Ek9wZXJhdG9yU2V0SWRQcm90bxIOCgZkb21haW4YASABKAkSDwoHdmVyc2lv",
-            "bhgCIAEoA0IeqgIbVW5yb2xsZWQuRm9ybWF0cy5Pbm54LlByb3RvYgZwcm90",
-            "bzM="));
+            "BGludHMYCCADKAMSHAoBdBgFIAEoCzIRLm9ubnguVGVuc29yUHJvdG8SGwoB",
+            "ZxgGIAEoCzIQLm9ubnguR3JhcGhQcm90bxIiCgd0ZW5zb3JzGAogAygLMhEu",
+            "b25ueC5UZW5zb3JQcm90bxIgCgZncmFwaHMYCyADKAsyEC5vbm54LkdyYXBo",
+            "UHJvdG8iuAEKDUF0dHJpYnV0ZVR5cGUSDQoJVU5ERUZJTkVEEAASCQoFRkxP",
+            "QVQQARIHCgNJTlQQAhIKCgZTVFJJTkcQAxIKCgZURU5TT1IQBBIJCgVHUkFQ",
+            "SBAFEhEKDVNQQVJTRV9URU5TT1IQCxIKCgZGTE9BVFMQBhIICgRJTlRTEAcS",
+            "CwoHU1RSSU5HUxAIEgsKB1RFTlNPUlMQCRIKCgZHUkFQSFMQChISCg5TUEFS",
+            "U0VfVEVOU09SUxAMIlEKDlZhbHVlSW5mb1Byb3RvEgwKBG5hbWUYASABKAkS",
+            "HQoEdHlwZRgCIAEoCzIPLm9ubnguVHlwZVByb3RvEhIKCmRvY19zdHJpbmcY",
+            "AyABKAkilgEKCU5vZGVQcm90bxINCgVpbnB1dBgBIAMoCRIOCgZvdXRwdXQY",
+            "AiADKAkSDAoEbmFtZRgDIAEoCRIPCgdvcF90eXBlGAQgASgJEg4KBmRvbWFp",
+            "bhgHIAEoCRInCglhdHRyaWJ1dGUYBSADKAsyFC5vbm54LkF0dHJpYnV0ZVBy",
+            "b3RvEhIKCmRvY19zdHJpbmcYBiABKAkiNAoWU3RyaW5nU3RyaW5nRW50cnlQ",
+            "cm90bxILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkikwIKCk1vZGVsUHJv",
+            "dG8SEgoKaXJfdmVyc2lvbhgBIAEoAxIuCgxvcHNldF9pbXBvcnQYCCADKAsy",
+            "GC5vbm54Lk9wZXJhdG9yU2V0SWRQcm90bxIVCg1wcm9kdWNlcl9uYW1lGAIg",
+            "ASgJEhgKEHByb2R1Y2VyX3ZlcnNpb24YAyABKAkSDgoGZG9tYWluGAQgASgJ",
+            "EhUKDW1vZGVsX3ZlcnNpb24YBSABKAMSEgoKZG9jX3N0cmluZxgGIAEoCRIf",
+            "CgVncmFwaBgHIAEoCzIQLm9ubnguR3JhcGhQcm90bxI0Cg5tZXRhZGF0YV9w",
+            "cm9wcxgOIAMoCzIcLm9ubnguU3RyaW5nU3RyaW5nRW50cnlQcm90byLqAQoK",
+            "R3JhcGhQcm90bxIdCgRub2RlGAEgAygLMg8ub25ueC5Ob2RlUHJvdG8SDAoE",
+            "bmFtZRgCIAEoCRImCgtpbml0aWFsaXplchgFIAMoCzIRLm9ubnguVGVuc29y",
+            "UHJvdG8SEgoKZG9jX3N0cmluZxgKIAEoCRIjCgVpbnB1dBgLIAMoCzIULm9u",
+            "bnguVmFsdWVJbmZvUHJvdG8SJAoGb3V0cHV0GAwgAygLMhQub25ueC5WYWx1",
+            "ZUluZm9Qcm90bxIoCgp2YWx1ZV9pbmZvGA0gAygLMhQub25ueC5WYWx1ZUlu",
+            "Zm9Qcm90byK3BAoLVGVuc29yUHJvdG8SDAoEZGltcxgBIAMoAxIRCglkYXRh",
+            "X3R5cGUYAiABKAUSFgoKZmxvYXRfZGF0YRgEIAMoAkICEAESFgoKaW50MzJf",
+            "ZGF0YRgFIAMoBUICEAESFgoKaW50NjRfZGF0YRgHIAMoA0ICEAESDAoEbmFt",
+            "ZRgIIAEoCRISCgpkb2Nfc3RyaW5nGAwgASgJEhAKCHJhd19kYXRhGAkgASgM",
+            "EhcKC2RvdWJsZV9kYXRhGAogAygBQgIQARIzCg1leHRlcm5hbF9kYXRhGA0g",
+            "AygLMhwub25ueC5TdHJpbmdTdHJpbmdFbnRyeVByb3RvEjUKDWRhdGFfbG9j",
+            "YXRpb24YDiABKA4yHi5vbm54LlRlbnNvclByb3RvLkRhdGFMb2NhdGlvbiLa",
+            "AQoIRGF0YVR5cGUSDQoJVU5ERUZJTkVEEAASCQoFRkxPQVQQARIJCgVVSU5U",
+            "OBACEggKBElOVDgQAxIKCgZVSU5UMTYQBBIJCgVJTlQxNhAFEgkKBUlOVDMy",
+            "EAYSCQoFSU5UNjQQBxIKCgZTVFJJTkcQCBIICgRCT09MEAkSCwoHRkxPQVQx",
+            "NhAKEgoKBkRPVUJMRRALEgoKBlVJTlQzMhAMEgoKBlVJTlQ2NBANEg0KCUNP",
+            "TVBMRVg2NBAOEg4KCkNPTVBMRVgxMjgQDxIMCghCRkxPQVQxNhAQIikKDERh",
+            "dGFMb2NhdGlvbhILCgdERUZBVUxUEAASDAoIRVhURVJOQUwQASKVAQoQVGVu",
+            "c29yU2hhcGVQcm90bxItCgNkaW0YASADKAsyIC5vbm54LlRlbnNvclNoYXBl",
+            "UHJvdG8uRGltZW5zaW9uGlIKCURpbWVuc2lvbhITCglkaW1fdmFsdWUYASAB",
+            "KANIABITCglkaW1fcGFyYW0YAiABKAlIABISCgpkZW5vdGF0aW9uGAMgASgJ",
+            "QgcKBXZhbHVlIpsBCglUeXBlUHJvdG8SLQoLdGVuc29yX3R5cGUYASABKAsy",
+            "Fi5vbm54LlR5cGVQcm90by5UZW5zb3JIABISCgpkZW5vdGF0aW9uGAYgASgJ",
+            "GkIKBlRlbnNvchIRCgllbGVtX3R5cGUYASABKAUSJQoFc2hhcGUYAiABKAsy",
+            "Fi5vbm54LlRlbnNvclNoYXBlUHJvdG9CBwoFdmFsdWUiNQoST3BlcmF0b3JT",
+            "ZXRJZFByb3RvEg4KBmRvbWFpbhgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDQh6q",
+            "AhtVbnJvbGxlZC5Gb3JtYXRzLk9ubnguUHJvdG9iBnByb3RvMw=="));
       descriptor = pbr::FileDescriptor.FromGeneratedCode(descriptorData,
           new pbr::FileDescriptor[] { },
           new pbr::GeneratedClrTypeInfo(null, null, new pbr::GeneratedClrTypeInfo[] {
-            new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.AttributeProto), global::Unrolled.Formats.Onnx.Proto.AttributeProto.Parser, new[]{ "Name", "DocString", "Type", "F", "I", "S", "Floats", "Ints" }, null, new[]{ typeof(global::Unrolled.Formats.Onnx.Proto.AttributeProto.Types.AttributeType) }, null, null),
+            new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.AttributeProto), global::Unrolled.Formats.Onnx.Proto.AttributeProto.Parser, new[]{ "Name", "DocString", "Type", "F", "I", "S", "Floats", "Ints", "T", "G", "Tensors", "Graphs" }, null, new[]{ typeof(global::Unrolled.Formats.Onnx.Proto.AttributeProto.Types.AttributeType) }, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.ValueInfoProto), global::Unrolled.Formats.Onnx.Proto.ValueInfoProto.Parser, new[]{ "Name", "Type", "DocString" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.NodeProto), global::Unrolled.Formats.Onnx.Proto.NodeProto.Parser, new[]{ "Input", "Output", "Name", "OpType", "Domain", "Attribute", "DocString" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.StringStringEntryProto), global::Unrolled.Formats.Onnx.Proto.StringStringEntryProto.Parser, new[]{ "Key", "Value" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.ModelProto), global::Unrolled.Formats.Onnx.Proto.ModelProto.Parser, new[]{ "IrVersion", "OpsetImport", "ProducerName", "ProducerVersion", "Domain", "ModelVersion", "DocString", "Graph", "MetadataProps" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.GraphProto), global::Unrolled.Formats.Onnx.Proto.GraphProto.Parser, new[]{ "Node", "Name", "Initializer", "DocString", "Input", "Output", "ValueInfo" }, null, null, null, null),
-            new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.TensorProto), global::Unrolled.Formats.Onnx.Proto.TensorProto.Parser, new[]{ "Dims", "DataType", "FloatData", "Int32Data", "Int64Data", "Name", "DocString", "RawData" }, null, new[]{ typeof(global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataType) }, null, null),
+            new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.TensorProto), global::Unrolled.Formats.Onnx.Proto.TensorProto.Parser, new[]{ "Dims", "DataType", "FloatData", "Int32Data", "Int64Data", "Name", "DocString", "RawData", "DoubleData", "ExternalData", "DataLocation" }, null, new[]{ typeof(global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataType), typeof(global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation) }, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.TensorShapeProto), global::Unrolled.Formats.Onnx.Proto.TensorShapeProto.Parser, new[]{ "Dim" }, null, null, null, new pbr::GeneratedClrTypeInfo[] { new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.TensorShapeProto.Types.Dimension), global::Unrolled.Formats.Onnx.Proto.TensorShapeProto.Types.Dimension.Parser, new[]{ "DimValue", "DimParam", "Denotation" }, new[]{ "Value" }, null, null, null)}),
             new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.TypeProto), global::Unrolled.Formats.Onnx.Proto.TypeProto.Parser, new[]{ "TensorType", "Denotation" }, new[]{ "Value" }, null, null, new pbr::GeneratedClrTypeInfo[] { new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.TypeProto.Types.Tensor), global::Unrolled.Formats.Onnx.Proto.TypeProto.Types.Tensor.Parser, new[]{ "ElemType", "Shape" }, null, null, null, null)}),
             new pbr::GeneratedClrTypeInfo(typeof(global::Unrolled.Formats.Onnx.Proto.OperatorSetIdProto), global::Unrolled.Formats.Onnx.Proto.OperatorSetIdProto.Parser, new[]{ "Domain", "Version" }, null, null, null, null)
@@ -131,6 +137,10 @@ namespace Unrolled.Formats.Onnx.Proto {
       s_ = other.s_;
       floats_ = other.floats_.Clone();
       ints_ = other.ints_.Clone();
+      t_ = other.t_ != null ? other.t_.Clone() : null;
+      g_ = other.g_ != null ? other.g_.Clone() : null;
+      tensors_ = other.tensors_.Clone();
+      graphs_ = other.graphs_.Clone();
       _unknownFields = pb::UnknownFieldSet.Clone(other._unknownFields);
     }
 
@@ -234,6 +244,52 @@ namespace Unrolled.Formats.Onnx.Proto {
       get { return ints_; }
     }
 
+    /// <summary>Field number for the "t" field.</summary>
+    public const int TFieldNumber = 5;
+    private global::Unrolled.Formats.Onnx.Proto.TensorProto t_;
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public global::Unrolled.Formats.Onnx.Proto.TensorProto T {
+      get { return t_; }
+      set {
+        t_ = value;
+      }
+    }
+
+    /// <summary>Field number for the "g" field.</summary>
+    public const int GFieldNumber = 6;
+    private global::Unrolled.Formats.Onnx.Proto.GraphProto g_;
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public global::Unrolled.Formats.Onnx.Proto.GraphProto G {
+      get { return g_; }
+      set {
+        g_ = value;
+      }
+    }
+
+    /// <summary>Field number for the "tensors" field.</summary>
+    public const int TensorsFieldNumber = 10;
+    private static readonly pb::FieldCodec<global::Unrolled.Formats.Onnx.Proto.TensorProto> _repeated_tensors_codec
+        = pb::FieldCodec.ForMessage(82, global::Unrolled.Formats.Onnx.Proto.TensorProto.Parser);
+    private readonly pbc::RepeatedField<global::Unrolled.Formats.Onnx.Proto.TensorProto> tensors_ = new pbc::RepeatedField<global::Unrolled.Formats.Onnx.Proto.TensorProto>();
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public pbc::RepeatedField<global::Unrolled.Formats.Onnx.Proto.TensorProto> Tensors {
+      get { return tensors_; }
+    }
+
+    /// <summary>Field number for the "graphs" field.</summary>
+    public const int GraphsFieldNumber = 11;
+    private static readonly pb::FieldCodec<global::Unrolled.Formats.Onnx.Proto.GraphProto> _repeated_graphs_codec
+        = pb::FieldCodec.ForMessage(90, global::Unrolled.Formats.Onnx.Proto.GraphProto.Parser);
+    private readonly pbc::RepeatedField<global::Unrolled.Formats.Onnx.Proto.GraphProto> graphs_ = new pbc::RepeatedField<global::Unrolled.Formats.Onnx.Proto.GraphProto>();
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public pbc::RepeatedField<global::Unrolled.Formats.Onnx.Proto.GraphProto> Graphs {
+      get { return graphs_; }
+    }
+
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public override bool Equals(object other) {
@@ -257,6 +313,10 @@ namespace Unrolled.Formats.Onnx.Proto {
       if (S != other.S) return false;
       if(!floats_.Equals(other.floats_)) return false;
       if(!ints_.Equals(other.ints_)) return false;
+      if (!object.Equals(T, other.T)) return false;
+      if (!object.Equals(G, other.G)) return false;
+      if(!tensors_.Equals(other.tensors_)) return false;
+      if(!graphs_.Equals(other.graphs_)) return false;
       return Equals(_unknownFields, other._unknownFields);
     }
 
@@ -272,6 +332,10 @@ namespace Unrolled.Formats.Onnx.Proto {
       if (S.Length != 0) hash ^= S.GetHashCode();
       hash ^= floats_.GetHashCode();
       hash ^= ints_.GetHashCode();
+      if (t_ != null) hash ^= T.GetHashCode();
+      if (g_ != null) hash ^= G.GetHashCode();
+      hash ^= tensors_.GetHashCode();
+      hash ^= graphs_.GetHashCode();
       if (_unknownFields != null) {
         hash ^= _unknownFields.GetHashCode();
       }
@@ -306,8 +370,18 @@ namespace Unrolled.Formats.Onnx.Proto {
         output.WriteRawTag(34);
         output.WriteBytes(S);
       }
+      if (t_ != null) {
+        output.WriteRawTag(42);
+        output.WriteMessage(T);
+      }
+      if (g_ != null) {
+        output.WriteRawTag(50);
+        output.WriteMessage(G);
+      }
       floats_.WriteTo(output, _repeated_floats_codec);
       ints_.WriteTo(output, _repeated_ints_codec);
+      tensors_.WriteTo(output, _repeated_tensors_codec);
+      graphs_.WriteTo(output, _repeated_graphs_codec);
       if (DocString.Length != 0) {
         output.WriteRawTag(106);
         output.WriteString(DocString);
@@ -342,8 +416,18 @@ namespace Unrolled.Formats.Onnx.Proto {
         output.WriteRawTag(34);
         output.WriteBytes(S);
       }
+      if (t_ != null) {
+        output.WriteRawTag(42);
+        output.WriteMessage(T);
+      }
+      if (g_ != null) {
+        output.WriteRawTag(50);
+        output.WriteMessage(G);
+      }
       floats_.WriteTo(ref output, _repeated_floats_codec);
       ints_.WriteTo(ref output, _repeated_ints_codec);
+      tensors_.WriteTo(ref output, _repeated_tensors_codec);
+      graphs_.WriteTo(ref output, _repeated_graphs_codec);
       if (DocString.Length != 0) {
         output.WriteRawTag(106);
         output.WriteString(DocString);
@@ -382,6 +466,14 @@ namespace Unrolled.Formats.Onnx.Proto {
       }
       size += floats_.CalculateSize(_repeated_floats_codec);
       size += ints_.CalculateSize(_repeated_ints_codec);
+      if (t_ != null) {
+        size += 1 + pb::CodedOutputStream.ComputeMessageSize(T);
+      }
+      if (g_ != null) {
+        size += 1 + pb::CodedOutputStream.ComputeMessageSize(G);
+      }
+      size += tensors_.CalculateSize(_repeated_tensors_codec);
+      size += graphs_.CalculateSize(_repeated_graphs_codec);
       if (_unknownFields != null) {
         size += _unknownFields.CalculateSize();
       }
@@ -414,6 +506,20 @@ namespace Unrolled.Formats.Onnx.Proto {
       }
       floats_.Add(other.floats_);
       ints_.Add(other.ints_);
+      if (other.t_ != null) {
+        if (t_ == null) {
+          T = new global::Unrolled.Formats.Onnx.Proto.TensorProto();
+        }
+        T.MergeFrom(other.T);
+      }
+      if (other.g_ != null) {
+        if (g_ == null) {
+          G = new global::Unrolled.Formats.Onnx.Proto.GraphProto();
+        }
+        G.MergeFrom(other.G);
+      }
+      tensors_.Add(other.tensors_);
+      graphs_.Add(other.graphs_);
       _unknownFields = pb::UnknownFieldSet.MergeFrom(_unknownFields, other._unknownFields);
     }
 
@@ -449,6 +555,20 @@ namespace Unrolled.Formats.Onnx.Proto {
             S = input.ReadBytes();
             break;
           }
+          case 42: {
+            if (t_ == null) {
+              T = new global::Unrolled.Formats.Onnx.Proto.TensorProto();
+            }
+            input.ReadMessage(T);
+            break;
+          }
+          case 50: {
+            if (g_ == null) {
+              G = new global::Unrolled.Formats.Onnx.Proto.GraphProto();
+            }
+            input.ReadMessage(G);
+            break;
+          }
           case 58:
           case 61: {
             floats_.AddEntriesFrom(input, _repeated_floats_codec);
@@ -457,6 +577,14 @@ namespace Unrolled.Formats.Onnx.Proto {
           case 66:
           case 64: {
             ints_.AddEntriesFrom(input, _repeated_ints_codec);
+            break;
+          }
+          case 82: {
+            tensors_.AddEntriesFrom(input, _repeated_tensors_codec);
+            break;
+          }
+          case 90: {
+            graphs_.AddEntriesFrom(input, _repeated_graphs_codec);
             break;
           }
           case 106: {
@@ -502,6 +630,20 @@ namespace Unrolled.Formats.Onnx.Proto {
             S = input.ReadBytes();
             break;
           }
+          case 42: {
+            if (t_ == null) {
+              T = new global::Unrolled.Formats.Onnx.Proto.TensorProto();
+            }
+            input.ReadMessage(T);
+            break;
+          }
+          case 50: {
+            if (g_ == null) {
+              G = new global::Unrolled.Formats.Onnx.Proto.GraphProto();
+            }
+            input.ReadMessage(G);
+            break;
+          }
           case 58:
           case 61: {
             floats_.AddEntriesFrom(ref input, _repeated_floats_codec);
@@ -510,6 +652,14 @@ namespace Unrolled.Formats.Onnx.Proto {
           case 66:
           case 64: {
             ints_.AddEntriesFrom(ref input, _repeated_ints_codec);
+            break;
+          }
+          case 82: {
+            tensors_.AddEntriesFrom(ref input, _repeated_tensors_codec);
+            break;
+          }
+          case 90: {
+            graphs_.AddEntriesFrom(ref input, _repeated_graphs_codec);
             break;
           }
           case 106: {
@@ -2343,6 +2493,9 @@ namespace Unrolled.Formats.Onnx.Proto {
       name_ = other.name_;
       docString_ = other.docString_;
       rawData_ = other.rawData_;
+      doubleData_ = other.doubleData_.Clone();
+      externalData_ = other.externalData_.Clone();
+      dataLocation_ = other.dataLocation_;
       _unknownFields = pb::UnknownFieldSet.Clone(other._unknownFields);
     }
 
@@ -2444,6 +2597,40 @@ namespace Unrolled.Formats.Onnx.Proto {
       }
     }
 
+    /// <summary>Field number for the "double_data" field.</summary>
+    public const int DoubleDataFieldNumber = 10;
+    private static readonly pb::FieldCodec<double> _repeated_doubleData_codec
+        = pb::FieldCodec.ForDouble(82);
+    private readonly pbc::RepeatedField<double> doubleData_ = new pbc::RepeatedField<double>();
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public pbc::RepeatedField<double> DoubleData {
+      get { return doubleData_; }
+    }
+
+    /// <summary>Field number for the "external_data" field.</summary>
+    public const int ExternalDataFieldNumber = 13;
+    private static readonly pb::FieldCodec<global::Unrolled.Formats.Onnx.Proto.StringStringEntryProto> _repeated_externalData_codec
+        = pb::FieldCodec.ForMessage(106, global::Unrolled.Formats.Onnx.Proto.StringStringEntryProto.Parser);
+    private readonly pbc::RepeatedField<global::Unrolled.Formats.Onnx.Proto.StringStringEntryProto> externalData_ = new pbc::RepeatedField<global::Unrolled.Formats.Onnx.Proto.StringStringEntryProto>();
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public pbc::RepeatedField<global::Unrolled.Formats.Onnx.Proto.StringStringEntryProto> ExternalData {
+      get { return externalData_; }
+    }
+
+    /// <summary>Field number for the "data_location" field.</summary>
+    public const int DataLocationFieldNumber = 14;
+    private global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation dataLocation_ = global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation.Default;
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation DataLocation {
+      get { return dataLocation_; }
+      set {
+        dataLocation_ = value;
+      }
+    }
+
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public override bool Equals(object other) {
@@ -2467,6 +2654,9 @@ namespace Unrolled.Formats.Onnx.Proto {
       if (Name != other.Name) return false;
       if (DocString != other.DocString) return false;
       if (RawData != other.RawData) return false;
+      if(!doubleData_.Equals(other.doubleData_)) return false;
+      if(!externalData_.Equals(other.externalData_)) return false;
+      if (DataLocation != other.DataLocation) return false;
       return Equals(_unknownFields, other._unknownFields);
     }
 
@@ -2482,6 +2672,9 @@ namespace Unrolled.Formats.Onnx.Proto {
       if (Name.Length != 0) hash ^= Name.GetHashCode();
       if (DocString.Length != 0) hash ^= DocString.GetHashCode();
       if (RawData.Length != 0) hash ^= RawData.GetHashCode();
+      hash ^= doubleData_.GetHashCode();
+      hash ^= externalData_.GetHashCode();
+      if (DataLocation != global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation.Default) hash ^= DataLocation.GetHashCode();
       if (_unknownFields != null) {
         hash ^= _unknownFields.GetHashCode();
       }
@@ -2516,9 +2709,15 @@ namespace Unrolled.Formats.Onnx.Proto {
         output.WriteRawTag(74);
         output.WriteBytes(RawData);
       }
+      doubleData_.WriteTo(output, _repeated_doubleData_codec);
       if (DocString.Length != 0) {
         output.WriteRawTag(98);
         output.WriteString(DocString);
+      }
+      externalData_.WriteTo(output, _repeated_externalData_codec);
+      if (DataLocation != global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation.Default) {
+        output.WriteRawTag(112);
+        output.WriteEnum((int) DataLocation);
       }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(output);
@@ -2546,9 +2745,15 @@ namespace Unrolled.Formats.Onnx.Proto {
         output.WriteRawTag(74);
         output.WriteBytes(RawData);
       }
+      doubleData_.WriteTo(ref output, _repeated_doubleData_codec);
       if (DocString.Length != 0) {
         output.WriteRawTag(98);
         output.WriteString(DocString);
+      }
+      externalData_.WriteTo(ref output, _repeated_externalData_codec);
+      if (DataLocation != global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation.Default) {
+        output.WriteRawTag(112);
+        output.WriteEnum((int) DataLocation);
       }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(ref output);
@@ -2575,6 +2780,11 @@ namespace Unrolled.Formats.Onnx.Proto {
       }
       if (RawData.Length != 0) {
         size += 1 + pb::CodedOutputStream.ComputeBytesSize(RawData);
+      }
+      size += doubleData_.CalculateSize(_repeated_doubleData_codec);
+      size += externalData_.CalculateSize(_repeated_externalData_codec);
+      if (DataLocation != global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation.Default) {
+        size += 1 + pb::CodedOutputStream.ComputeEnumSize((int) DataLocation);
       }
       if (_unknownFields != null) {
         size += _unknownFields.CalculateSize();
@@ -2603,6 +2813,11 @@ namespace Unrolled.Formats.Onnx.Proto {
       }
       if (other.RawData.Length != 0) {
         RawData = other.RawData;
+      }
+      doubleData_.Add(other.doubleData_);
+      externalData_.Add(other.externalData_);
+      if (other.DataLocation != global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation.Default) {
+        DataLocation = other.DataLocation;
       }
       _unknownFields = pb::UnknownFieldSet.MergeFrom(_unknownFields, other._unknownFields);
     }
@@ -2655,8 +2870,21 @@ namespace Unrolled.Formats.Onnx.Proto {
             RawData = input.ReadBytes();
             break;
           }
+          case 82:
+          case 81: {
+            doubleData_.AddEntriesFrom(input, _repeated_doubleData_codec);
+            break;
+          }
           case 98: {
             DocString = input.ReadString();
+            break;
+          }
+          case 106: {
+            externalData_.AddEntriesFrom(input, _repeated_externalData_codec);
+            break;
+          }
+          case 112: {
+            DataLocation = (global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation) input.ReadEnum();
             break;
           }
         }
@@ -2710,8 +2938,21 @@ namespace Unrolled.Formats.Onnx.Proto {
             RawData = input.ReadBytes();
             break;
           }
+          case 82:
+          case 81: {
+            doubleData_.AddEntriesFrom(ref input, _repeated_doubleData_codec);
+            break;
+          }
           case 98: {
             DocString = input.ReadString();
+            break;
+          }
+          case 106: {
+            externalData_.AddEntriesFrom(ref input, _repeated_externalData_codec);
+            break;
+          }
+          case 112: {
+            DataLocation = (global::Unrolled.Formats.Onnx.Proto.TensorProto.Types.DataLocation) input.ReadEnum();
             break;
           }
         }
@@ -2742,6 +2983,11 @@ namespace Unrolled.Formats.Onnx.Proto {
         [pbr::OriginalName("COMPLEX64")] Complex64 = 14,
         [pbr::OriginalName("COMPLEX128")] Complex128 = 15,
         [pbr::OriginalName("BFLOAT16")] Bfloat16 = 16,
+      }
+
+      internal enum DataLocation {
+        [pbr::OriginalName("DEFAULT")] Default = 0,
+        [pbr::OriginalName("EXTERNAL")] External = 1,
       }
 
     }
