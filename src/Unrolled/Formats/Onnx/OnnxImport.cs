@@ -244,6 +244,7 @@ public static class OnnxImport
             if (!_values.TryGetValue(outputName, out Value? output) || output.Shape is null)
                 throw Fail($"the graph output '{outputName}' does not depend on the input '{input.Name}'.");
             if (_pendingPad is not null) throw NodeFail(g.Node.First(n => n.Name == _pendingPadNode), "a Pad that is not followed by a Conv or a pooling");
+            if (_lrn is not null) throw NodeFail(_lrn.Start, "a square (x·x) that is not the start of a local response normalisation; a branch");
             if (_layers.Count == 0) throw Fail("the graph has no layer the importer can declare (it is the identity).");
             foreach (Layer l in _layers.Where(l => l.FromMatMul && l.Kind == Kind.Dense)) l.FromMatMul = false;
             return Emit(inShape);
@@ -332,6 +333,19 @@ public static class OnnxImport
             Exception F(string m) => NodeFail(node, m);
             if (node.Domain is not ("" or "ai.onnx")) throw F($"operator of domain '{node.Domain}' is not supported");
             var view = new OnnxNodeView(node, m => F(m));
+            if (_lrn is not null && node.Input.Concat(SubgraphInputs(node)).Any(_lrn.Values.Contains))
+            {
+                CaptureLrn(node, view);
+                return;
+            }
+            if (node.OpType == "Mul" && node.Input.Count == 2 && node.Input[0] == node.Input[1] && _values.TryGetValue(node.Input[0], out Value? sq)
+                && sq.Shape is { Length: 4 } && !_collapsed && consumers.GetValueOrDefault(node.Input[0]) == 2 && _pendingPad is null)
+            {
+                // x·x, the start of a local response normalisation written out (PyTorch's F.local_response_norm, Unrolled's even LRN).
+                _lrn = new LrnCapture { Source = node.Input[0], Shape = sq.Shape, Start = node };
+                foreach (string o in node.Output) _lrn.Values.Add(o);
+                return;
+            }
             var ins = new List<Value?>();
             foreach (string i in node.Input)
             {
@@ -373,6 +387,106 @@ public static class OnnxImport
                 if (node.Output[o].Length > 0 && consumers.GetValueOrDefault(node.Output[o]) > 0)
                     throw F($"its output #{o} ('{node.Output[o]}') is used; only the first output is supported");
             Set(node, 0, new Value { Shape = outShape });
+        }
+
+        private sealed class LrnCapture
+        {
+            public string Source = "";
+            public long[] Shape = Array.Empty<long>();
+            public NodeProto Start = null!;
+            public HashSet<string> Values = new(StringComparer.Ordinal);
+            public List<(NodeProto Node, List<ConstTensor?> Consts)> Chain = new();
+        }
+
+        private LrnCapture? _lrn;
+
+        private static IEnumerable<string> SubgraphInputs(NodeProto node)
+        {
+            foreach (AttributeProto a in node.Attribute)
+            {
+                var graphs = new List<GraphProto>(a.Graphs);
+                if (a.G is not null) graphs.Add(a.G);
+                foreach (GraphProto g in graphs)
+                    foreach (NodeProto n in g.Node)
+                    {
+                        foreach (string i in n.Input) yield return i;
+                        foreach (string i in SubgraphInputs(n)) yield return i;
+                    }
+            }
+        }
+
+        /// <summary>Collects the nodes between x·x and x / (k + α·window(x²))^β (or x · (…)^−β) and, at the end,
+        /// turns them into one LocalResponseNorm when they compute exactly PyTorch's window.</summary>
+        private void CaptureLrn(NodeProto node, OnnxNodeView view)
+        {
+            LrnCapture c = _lrn!;
+            Exception F(string m) => NodeFail(node, m);
+            bool end = node.OpType is "Div" or "Mul" && node.Input.Count == 2 && node.Input[0] == c.Source && c.Values.Contains(node.Input[1]);
+            if (!end)
+            {
+                if (node.Input.Contains(c.Source)) throw F("a branch: the value squared by the local response normalisation before it is used here too");
+                if (node.OpType is not ("Unsqueeze" or "Reshape" or "Squeeze" or "Identity" or "If" or "Shape" or "Gather" or "Equal" or "Cast"
+                    or "Pad" or "AveragePool" or "Conv" or "Mul" or "Add" or "Pow"))
+                    throw F($"an operator inside what looks like a local response normalisation (from node '{c.Start.Name}') that is not part of one");
+                var consts = node.Input.Select(i => i.Length > 0 && _values.TryGetValue(i, out Value? v) ? v.Const : null).ToList();
+                c.Chain.Add((node, consts));
+                foreach (string o in node.Output) c.Values.Add(o);
+                return;
+            }
+            _lrn = null;
+            Exception Bad(string why) => F($"a local response normalisation written out (from node '{c.Start.Name}') that the importer cannot read: {why}");
+            float? Scalar(string op)
+            {
+                var found = c.Chain.Where(e => e.Node.OpType == op && e.Consts.Any(k => k is not null)).ToList();
+                if (found.Count != 1) throw Bad($"{found.Count} {op} nodes with a constant");
+                ConstTensor t = found[0].Consts.First(k => k is not null)!;
+                if (t.Length != 1) throw Bad($"{op} by a constant of {t.Length} values");
+                return t.AsFloats()[0];
+            }
+            long before = 0, after = 0, n;
+            bool sum;
+            foreach (var (pad, consts) in c.Chain.Where(e => e.Node.OpType == "Pad"))
+            {
+                long[] pads = _opset < 11 ? new OnnxNodeView(pad, m => F(m)).Ints("pads") ?? Array.Empty<long>()
+                    : consts.Count > 1 && consts[1] is { } pc ? pc.AsInts(m => F(m)) : throw Bad("a Pad whose pads are not constant");
+                if (pads.Length != 10) throw Bad("a Pad that is not of a 5-D value");
+                for (int i = 0; i < 10; i++) if (i != 2 && i != 7 && pads[i] != 0) throw Bad("a Pad of an axis other than the channels");
+                before += pads[2]; after += pads[7];
+            }
+            var windows = c.Chain.Where(e => e.Node.OpType is "AveragePool" or "Conv").ToList();
+            if (windows.Count != 1) throw Bad($"{windows.Count} window sums");
+            var (win, wconsts) = windows[0];
+            var wv = new OnnxNodeView(win, m => F(m));
+            if (win.OpType == "AveragePool")
+            {
+                long[] ks = wv.Ints("kernel_shape") ?? Array.Empty<long>();
+                if (ks.Length != 3 || ks[1] != 1 || ks[2] != 1) throw Bad("an AveragePool that is not over channels only");
+                if ((wv.Ints("strides") ?? new long[] { 1, 1, 1 }).Any(v => v != 1)) throw Bad("a strided AveragePool");
+                if ((wv.Ints("pads") ?? new long[6]).Any(v => v != 0)) throw Bad("an AveragePool with pads");
+                n = ks[0]; sum = false;
+            }
+            else
+            {
+                ConstTensor w = wconsts.Count > 1 && wconsts[1] is { } wt ? wt : throw Bad("a window Conv whose weight is not constant");
+                if (w.Dims.Length != 4 || w.Dims[0] != 1 || w.Dims[1] != 1 || w.Dims[3] != 1 || w.AsFloats().Any(v => v != 1)) throw Bad("a Conv that is not a window of ones over the channels");
+                if (wconsts.Count > 2 && wconsts[2] is not null) throw Bad("a window Conv with a bias");
+                n = w.Dims[2]; sum = true;
+                long[] p = wv.Ints("pads") ?? new long[4];
+                if (p.Length != 4 || p[1] != 0 || p[3] != 0) throw Bad("a window Conv padded across pixels");
+                before += p[0]; after += p[2];
+                if ((wv.Ints("strides") ?? new long[] { 1, 1 }).Any(v => v != 1)) throw Bad("a strided window Conv");
+            }
+            if (n <= 0 || before != n / 2 || after != (n - 1) / 2)
+                throw Bad($"a window of {n} channels padded {before} before and {after} after; PyTorch's LocalResponseNorm pads {n / 2} and {(n - 1) / 2}");
+            float coefficient = Scalar("Mul")!.Value, k = Scalar("Add")!.Value, power = Scalar("Pow")!.Value;
+            float alpha = sum ? coefficient * n : coefficient;
+            float beta = node.OpType == "Div" ? power : -power;
+            Layer l = Add(node, Kind.LocalResponseNorm, _ours && node.Name.Length > 0 && ValidName(node.Name) ? node.Name : null);
+            l.Args.Add(Inv(n));
+            l.Options.Add(("Alpha", FloatLiteral(alpha)));
+            l.Options.Add(("Beta", FloatLiteral(beta)));
+            l.Options.Add(("K", FloatLiteral(k)));
+            Set(node, 0, new Value { Shape = c.Shape });
         }
 
         private void Set(NodeProto node, int index, Value v)
