@@ -45,10 +45,11 @@ internal sealed class InspectionPlan
     public int ActivationLength { get; }
     /// <summary>The largest per-sample size among the input and every layer's output.</summary>
     public int MaxSize { get; }
-    /// <summary>Scratch LocalResponseNorm needs (two planes of its input size), 0 without one.</summary>
-    public int LrnScratch { get; }
-    /// <summary>Floats of scratch one sample needs: activations, two gradient buffers, LRN scratch.</summary>
-    public int ScratchLength => ActivationLength + 2 * MaxSize + LrnScratch;
+    /// <summary>Scratch the layers need: a convolution's patch matrix (C·Kh·Kw × Ho·Wo), LocalResponseNorm's two
+    /// copies of its input; the largest.</summary>
+    public int LayerScratch { get; }
+    /// <summary>Floats of scratch one sample needs: activations, two gradient buffers, layer scratch.</summary>
+    public int ScratchLength => ActivationLength + 2 * MaxSize + LayerScratch;
     public string[] Names { get; }
 
     private InspectionPlan(INetwork network)
@@ -83,6 +84,7 @@ internal sealed class InspectionPlan
                 offset += d.Output.Size;
             }
             if (d.Type == LayerType.LocalResponseNorm) lrn = Math.Max(lrn, 2 * d.Input.Size);
+            if (d.Type == LayerType.Conv2D) lrn = Math.Max(lrn, Interpreter.PatchLength(d));
             maxSize = Math.Max(maxSize, d.Output.Size);
             previous = d.Output.Size;
             Layers[i] = layer;
@@ -92,7 +94,7 @@ internal sealed class InspectionPlan
             throw new NotSupportedException($"The last layer gives {previous} floats but the network's OutputSize is {OutputSize}.");
         ActivationLength = offset;
         MaxSize = maxSize;
-        LrnScratch = lrn;
+        LayerScratch = lrn;
     }
 
     public static InspectionPlan For(INetwork network)

@@ -23,7 +23,7 @@ internal static class Interpreter
 
     /// <summary>Runs layers 0..<paramref name="last"/> on one sample, writing their outputs into <paramref name="activations"/>.</summary>
     public static void Forward(InspectionPlan plan, ReadOnlySpan<float> parameters, ReadOnlySpan<float> buffers,
-        ReadOnlySpan<float> sample, Span<float> activations, Span<float> lrnScratch, int last)
+        ReadOnlySpan<float> sample, Span<float> activations, Span<float> scratch, int last)
     {
         for (int i = 0; i <= last; i++)
         {
@@ -37,7 +37,7 @@ internal static class Interpreter
                 case LayerType.Dense:
                 {
                     Span<float> z = layer.KeepsPreActivation ? activations.Slice(layer.PreActivationOffset, d.Output.Size) : y;
-                    if (d.Type == LayerType.Conv2D) ConvForward(layer, parameters, x, z);
+                    if (d.Type == LayerType.Conv2D) ConvForward(layer, parameters, x, z, scratch);
                     else DenseForward(layer, parameters, x, z);
                     if (layer.KeepsPreActivation) ActivationForward(layer.Activation, layer.Slope, z, y);
                     break;
@@ -55,7 +55,7 @@ internal static class Interpreter
                 case LayerType.Dropout:
                     x.CopyTo(y);
                     break;
-                case LayerType.LocalResponseNorm: LrnForward(d, x, y, lrnScratch); break;
+                case LayerType.LocalResponseNorm: LrnForward(d, x, y, scratch); break;
                 case LayerType.Softmax: SoftmaxForward(x, y); break;
                 default: ActivationForward(layer.Activation, layer.Slope, x, y); break;
             }
@@ -69,7 +69,7 @@ internal static class Interpreter
     /// the result in its first elements. The forward pass must have run up to <paramref name="last"/>.
     /// </summary>
     public static Span<float> Backward(InspectionPlan plan, ReadOnlySpan<float> parameters, ReadOnlySpan<float> buffers,
-        ReadOnlySpan<float> sample, Span<float> activations, Span<float> lrnScratch, int last, int stop, Span<float> a, Span<float> b)
+        ReadOnlySpan<float> sample, Span<float> activations, Span<float> scratch, int last, int stop, Span<float> a, Span<float> b)
     {
         for (int i = last; i > stop; i--)
         {
@@ -85,7 +85,7 @@ internal static class Interpreter
                 case LayerType.Dense:
                     if (layer.KeepsPreActivation)
                         ActivationBackward(layer.Activation, layer.Slope, activations.Slice(layer.PreActivationOffset, d.Output.Size), y, dy, dy);
-                    if (d.Type == LayerType.Conv2D) ConvBackward(layer, parameters, dy, dx);
+                    if (d.Type == LayerType.Conv2D) ConvBackward(layer, parameters, dy, dx, scratch);
                     else DenseBackward(layer, parameters, dy, dx);
                     break;
                 case LayerType.MaxPool2D: MaxPoolBackward(d, x, dy, dx); break;
@@ -101,7 +101,7 @@ internal static class Interpreter
                 case LayerType.Dropout:
                     dy.CopyTo(dx);
                     break;
-                case LayerType.LocalResponseNorm: LrnBackward(d, x, dy, dx, lrnScratch); break;
+                case LayerType.LocalResponseNorm: LrnBackward(d, x, dy, dx, scratch); break;
                 case LayerType.Softmax:
                 {
                     float dot = TensorPrimitives.Dot(dy, y);
@@ -193,86 +193,106 @@ internal static class Interpreter
     private static (int First, int Last) Columns(int k, int pad, int stride, int width, int outputs) =>
         (Math.Max(0, CeilDiv(pad - k, stride)), Math.Min(outputs - 1, FloorDiv(width - 1 + pad - k, stride)));
 
-    private static void ConvForward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> x, Span<float> y)
+    /// <summary>im2col: row r = (c·Kh + ky)·Kw + kx of <paramref name="patches"/> holds, for every output cell, the
+    /// input cell under kernel tap (c, ky, kx), 0 where the tap falls on padding.</summary>
+    private static void Im2Col(LayerDescription d, ReadOnlySpan<float> x, Span<float> patches)
+    {
+        int C = d.Input.C, H = d.Input.H, W = d.Input.W, Ho = d.Output.H, Wo = d.Output.W;
+        int Kh = d.KernelH, Kw = d.KernelW, S = d.Stride, pt = d.PadTop, pl = d.PadLeft, P = Ho * Wo;
+        for (int c = 0; c < C; c++)
+        {
+            var input = x.Slice(c * H * W, H * W);
+            for (int ky = 0; ky < Kh; ky++)
+                for (int kx = 0; kx < Kw; kx++)
+                {
+                    var row = patches.Slice(((c * Kh + ky) * Kw + kx) * P, P);
+                    var (ox0, ox1) = Columns(kx, pl, S, W, Wo);
+                    for (int oy = 0; oy < Ho; oy++)
+                    {
+                        var dest = row.Slice(oy * Wo, Wo);
+                        int iy = oy * S + ky - pt;
+                        if ((uint)iy >= (uint)H || ox1 < ox0) { dest.Clear(); continue; }
+                        var inRow = input.Slice(iy * W, W);
+                        dest.Slice(0, ox0).Clear();
+                        dest.Slice(ox1 + 1).Clear();
+                        if (S == 1) inRow.Slice(ox0 + kx - pl, ox1 - ox0 + 1).CopyTo(dest.Slice(ox0));
+                        else for (int ox = ox0; ox <= ox1; ox++) dest[ox] = inRow[ox * S + kx - pl];
+                    }
+                }
+        }
+    }
+
+    /// <summary>col2im, the adjoint of <see cref="Im2Col"/>: adds every patch row back onto the input cells it was read from.</summary>
+    private static void Col2Im(LayerDescription d, ReadOnlySpan<float> patches, Span<float> dx)
+    {
+        int C = d.Input.C, H = d.Input.H, W = d.Input.W, Ho = d.Output.H, Wo = d.Output.W;
+        int Kh = d.KernelH, Kw = d.KernelW, S = d.Stride, pt = d.PadTop, pl = d.PadLeft, P = Ho * Wo;
+        dx.Clear();
+        for (int c = 0; c < C; c++)
+        {
+            var input = dx.Slice(c * H * W, H * W);
+            for (int ky = 0; ky < Kh; ky++)
+                for (int kx = 0; kx < Kw; kx++)
+                {
+                    var row = patches.Slice(((c * Kh + ky) * Kw + kx) * P, P);
+                    var (ox0, ox1) = Columns(kx, pl, S, W, Wo);
+                    if (ox1 < ox0) continue;
+                    for (int oy = 0; oy < Ho; oy++)
+                    {
+                        int iy = oy * S + ky - pt;
+                        if ((uint)iy >= (uint)H) continue;
+                        var inRow = input.Slice(iy * W, W);
+                        var source = row.Slice(oy * Wo, Wo);
+                        if (S == 1)
+                        {
+                            var target = inRow.Slice(ox0 + kx - pl, ox1 - ox0 + 1);
+                            TensorPrimitives.Add(target, source.Slice(ox0, ox1 - ox0 + 1), target);
+                        }
+                        else for (int ox = ox0; ox <= ox1; ox++) inRow[ox * S + kx - pl] += source[ox];
+                    }
+                }
+        }
+    }
+
+    /// <summary>The patch matrix's size for a convolution: C·Kh·Kw rows of Ho·Wo.</summary>
+    public static int PatchLength(LayerDescription d) => d.Input.C * d.KernelH * d.KernelW * d.Output.H * d.Output.W;
+
+    private static void ConvForward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> x, Span<float> y, Span<float> scratch)
     {
         var d = layer.Description;
-        int C = d.Input.C, H = d.Input.H, W = d.Input.W, F = d.Output.C, Ho = d.Output.H, Wo = d.Output.W;
-        int Kh = d.KernelH, Kw = d.KernelW, S = d.Stride, pt = d.PadTop, pl = d.PadLeft;
-        var weights = parameters.Slice(layer.Weight, F * C * Kh * Kw);
+        int F = d.Output.C, P = d.Output.H * d.Output.W, K = d.Input.C * d.KernelH * d.KernelW;
+        var patches = scratch.Slice(0, K * P);
+        Im2Col(d, x, patches);
+        var weights = parameters.Slice(layer.Weight, F * K);
         for (int f = 0; f < F; f++)
         {
-            var plane = y.Slice(f * Ho * Wo, Ho * Wo);
+            var plane = y.Slice(f * P, P);
             plane.Fill(layer.Bias >= 0 ? parameters[layer.Bias + f] : 0f);
-            for (int c = 0; c < C; c++)
+            for (int r = 0; r < K; r++)
             {
-                var input = x.Slice(c * H * W, H * W);
-                for (int ky = 0; ky < Kh; ky++)
-                    for (int kx = 0; kx < Kw; kx++)
-                    {
-                        float w = weights[((f * C + c) * Kh + ky) * Kw + kx];
-                        var (ox0, ox1) = Columns(kx, pl, S, W, Wo);
-                        int count = ox1 - ox0 + 1;
-                        if (count <= 0) continue;
-                        for (int oy = 0; oy < Ho; oy++)
-                        {
-                            int iy = oy * S + ky - pt;
-                            if ((uint)iy >= (uint)H) continue;
-                            var inRow = input.Slice(iy * W, W);
-                            var outRow = plane.Slice(oy * Wo, Wo);
-                            if (S == 1)
-                            {
-                                var o = outRow.Slice(ox0, count);
-                                TensorPrimitives.MultiplyAdd(inRow.Slice(ox0 + kx - pl, count), w, o, o);
-                            }
-                            else
-                            {
-                                for (int ox = ox0; ox <= ox1; ox++) outRow[ox] += w * inRow[ox * S + kx - pl];
-                            }
-                        }
-                    }
+                float w = weights[f * K + r];
+                if (w != 0) TensorPrimitives.MultiplyAdd(patches.Slice(r * P, P), w, plane, plane);
             }
         }
     }
 
-    private static void ConvBackward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> dy, Span<float> dx)
+    private static void ConvBackward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> dy, Span<float> dx, Span<float> scratch)
     {
         var d = layer.Description;
-        int C = d.Input.C, H = d.Input.H, W = d.Input.W, F = d.Output.C, Ho = d.Output.H, Wo = d.Output.W;
-        int Kh = d.KernelH, Kw = d.KernelW, S = d.Stride, pt = d.PadTop, pl = d.PadLeft;
-        var weights = parameters.Slice(layer.Weight, F * C * Kh * Kw);
-        dx.Clear();
-        for (int f = 0; f < F; f++)
+        int F = d.Output.C, P = d.Output.H * d.Output.W, K = d.Input.C * d.KernelH * d.KernelW;
+        var patches = scratch.Slice(0, K * P);
+        var weights = parameters.Slice(layer.Weight, F * K);
+        for (int r = 0; r < K; r++)
         {
-            var gradPlane = dy.Slice(f * Ho * Wo, Ho * Wo);
-            for (int c = 0; c < C; c++)
+            var row = patches.Slice(r * P, P);
+            row.Clear();
+            for (int f = 0; f < F; f++)
             {
-                var input = dx.Slice(c * H * W, H * W);
-                for (int ky = 0; ky < Kh; ky++)
-                    for (int kx = 0; kx < Kw; kx++)
-                    {
-                        float w = weights[((f * C + c) * Kh + ky) * Kw + kx];
-                        var (ox0, ox1) = Columns(kx, pl, S, W, Wo);
-                        int count = ox1 - ox0 + 1;
-                        if (count <= 0) continue;
-                        for (int oy = 0; oy < Ho; oy++)
-                        {
-                            int iy = oy * S + ky - pt;
-                            if ((uint)iy >= (uint)H) continue;
-                            var inRow = input.Slice(iy * W, W);
-                            var gradRow = gradPlane.Slice(oy * Wo, Wo);
-                            if (S == 1)
-                            {
-                                var i = inRow.Slice(ox0 + kx - pl, count);
-                                TensorPrimitives.MultiplyAdd(gradRow.Slice(ox0, count), w, i, i);
-                            }
-                            else
-                            {
-                                for (int ox = ox0; ox <= ox1; ox++) inRow[ox * S + kx - pl] += w * gradRow[ox];
-                            }
-                        }
-                    }
+                float w = weights[f * K + r];
+                if (w != 0) TensorPrimitives.MultiplyAdd(dy.Slice(f * P, P), w, row, row);
             }
         }
+        Col2Im(d, patches, dx);
     }
 
     // ------------------------------------------------------------------ pooling

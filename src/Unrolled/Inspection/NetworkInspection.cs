@@ -82,7 +82,7 @@ public static class NetworkInspection
         int batch = Batch(plan, input);
         CheckLayer(plan, layer, nameof(layer));
         int size = plan.Layers[layer].Description.Output.Size;
-        CheckLength(output.Length, batch * size, nameof(output), $"{batch} sample(s) × {size} floats of layer {layer} ('{plan.Names[layer]}')");
+        CheckLength(output.Length, batch * size, nameof(output), plan, layer);
         using var work = new Workspace(network, plan);
         for (int s = 0; s < batch; s++)
         {
@@ -136,9 +136,9 @@ public static class NetworkInspection
     {
         var plan = InspectionPlan.For(network);
         int batch = Batch(plan, input);
-        CheckLength(outputGradient.Length, batch * plan.OutputSize, nameof(outputGradient), $"{batch} sample(s) × OutputSize {plan.OutputSize}");
-        CheckLength(inputGradient.Length, batch * plan.InputSize, nameof(inputGradient), $"{batch} sample(s) × InputSize {plan.InputSize}");
-        if (!output.IsEmpty) CheckLength(output.Length, batch * plan.OutputSize, nameof(output), $"{batch} sample(s) × OutputSize {plan.OutputSize} (or empty)");
+        CheckLength(outputGradient.Length, batch * plan.OutputSize, nameof(outputGradient), "OutputSize floats per sample");
+        CheckLength(inputGradient.Length, batch * plan.InputSize, nameof(inputGradient), "InputSize floats per sample");
+        if (!output.IsEmpty) CheckLength(output.Length, batch * plan.OutputSize, nameof(output), "OutputSize floats per sample, or empty");
         int last = plan.Layers.Length - 1;
         using var work = new Workspace(network, plan);
         for (int s = 0; s < batch; s++)
@@ -164,8 +164,8 @@ public static class NetworkInspection
         int batch = Batch(plan, input);
         CheckLayer(plan, layer, nameof(layer));
         int size = plan.Layers[layer].Description.Output.Size;
-        CheckLength(outputGradient.Length, batch * plan.OutputSize, nameof(outputGradient), $"{batch} sample(s) × OutputSize {plan.OutputSize}");
-        CheckLength(layerGradient.Length, batch * size, nameof(layerGradient), $"{batch} sample(s) × {size} floats of layer {layer} ('{plan.Names[layer]}')");
+        CheckLength(outputGradient.Length, batch * plan.OutputSize, nameof(outputGradient), "OutputSize floats per sample");
+        CheckLength(layerGradient.Length, batch * size, nameof(layerGradient), plan, layer);
         int last = plan.Layers.Length - 1;
         using var work = new Workspace(network, plan);
         for (int s = 0; s < batch; s++)
@@ -198,7 +198,7 @@ public static class NetworkInspection
         var plan = InspectionPlan.For(network);
         int batch = Batch(plan, input);
         CheckClass(plan, classIndex, nameof(classIndex));
-        CheckLength(saliency.Length, batch * plan.InputSize, nameof(saliency), $"{batch} sample(s) × InputSize {plan.InputSize}");
+        CheckLength(saliency.Length, batch * plan.InputSize, nameof(saliency), "InputSize floats per sample");
         using var work = new Workspace(network, plan);
         for (int s = 0; s < batch; s++) work.ScoreGradient(input, s, classIndex, -1, saliency);
     }
@@ -210,9 +210,9 @@ public static class NetworkInspection
     {
         var plan = InspectionPlan.For(network);
         int batch = Batch(plan, input);
-        CheckLength(classIndices.Length, batch, nameof(classIndices), $"one class per sample ({batch})");
+        CheckLength(classIndices.Length, batch, nameof(classIndices), "one class per sample");
         for (int s = 0; s < batch; s++) CheckClass(plan, classIndices[s], nameof(classIndices));
-        CheckLength(saliency.Length, batch * plan.InputSize, nameof(saliency), $"{batch} sample(s) × InputSize {plan.InputSize}");
+        CheckLength(saliency.Length, batch * plan.InputSize, nameof(saliency), "InputSize floats per sample");
         using var work = new Workspace(network, plan);
         for (int s = 0; s < batch; s++) work.ScoreGradient(input, s, classIndices[s], -1, saliency);
     }
@@ -233,8 +233,8 @@ public static class NetworkInspection
     {
         var plan = InspectionPlan.For(network);
         int batch = Batch(plan, input);
-        CheckLength(saliency.Length, batch * plan.InputSize, nameof(saliency), $"{batch} sample(s) × InputSize {plan.InputSize}");
-        CheckLength(predictedClasses.Length, batch, nameof(predictedClasses), $"one class per sample ({batch})");
+        CheckLength(saliency.Length, batch * plan.InputSize, nameof(saliency), "InputSize floats per sample");
+        CheckLength(predictedClasses.Length, batch, nameof(predictedClasses), "one class per sample");
         using var work = new Workspace(network, plan);
         for (int s = 0; s < batch; s++)
         {
@@ -269,7 +269,7 @@ public static class NetworkInspection
         if (layer > ScoreLayer(plan))
             throw new ArgumentOutOfRangeException(nameof(layer), layer, $"Layer {layer} is the final Softmax, after the class scores; Grad-CAM needs a layer before it.");
         int plane = shape.H * shape.W;
-        CheckLength(map.Length, batch * plane, nameof(map), $"{batch} sample(s) × {shape.H}×{shape.W}");
+        CheckLength(map.Length, batch * plane, nameof(map), plan, layer, perSampleMap: true);
         using var work = new Workspace(network, plan);
         for (int s = 0; s < batch; s++)
         {
@@ -335,8 +335,19 @@ public static class NetworkInspection
             throw new ArgumentException($"{name} holds {actual} elements; it must hold {expected} ({what}).", name);
     }
 
+    /// <summary>A length check against layer <paramref name="layer"/>'s output (or its H·W plane); the message is built only when it fails.</summary>
+    private static void CheckLength(int actual, int expected, string name, InspectionPlan plan, int layer, bool perSampleMap = false)
+    {
+        if (actual != expected)
+        {
+            var shape = plan.Layers[layer].Description.Output;
+            string what = perSampleMap ? $"{shape.H}×{shape.W} floats" : $"{shape} = {shape.Size} floats";
+            throw new ArgumentException($"{name} holds {actual} elements; it must hold {expected} ({what} of layer {layer} '{plan.Names[layer]}' per sample).", name);
+        }
+    }
+
     /// <summary>One call's scratch, rented from the shared pool: every layer's output for one sample, two gradient
-    /// buffers and the LRN scratch.</summary>
+    /// buffers and the layers' scratch.</summary>
     private ref struct Workspace
     {
         private readonly InspectionPlan _plan;
@@ -344,7 +355,7 @@ public static class NetworkInspection
         private readonly ReadOnlySpan<float> _buffers;
         private float[]? _rented;
         public readonly Span<float> Activations;
-        private readonly Span<float> _a, _b, _lrn;
+        private readonly Span<float> _a, _b, _scratch;
 
         public Workspace(INetwork network, InspectionPlan plan)
         {
@@ -356,17 +367,17 @@ public static class NetworkInspection
             Activations = all.Slice(0, plan.ActivationLength);
             _a = all.Slice(plan.ActivationLength, plan.MaxSize);
             _b = all.Slice(plan.ActivationLength + plan.MaxSize, plan.MaxSize);
-            _lrn = all.Slice(plan.ActivationLength + 2 * plan.MaxSize, plan.LrnScratch);
+            _scratch = all.Slice(plan.ActivationLength + 2 * plan.MaxSize, plan.LayerScratch);
         }
 
         /// <summary>Where the gradient to propagate is written before <see cref="Backward"/>.</summary>
         public readonly Span<float> Seed => _a;
 
         public readonly void Forward(ReadOnlySpan<float> sample, int last) =>
-            Interpreter.Forward(_plan, _parameters, _buffers, sample, Activations, _lrn, last);
+            Interpreter.Forward(_plan, _parameters, _buffers, sample, Activations, _scratch, last);
 
         public readonly Span<float> Backward(ReadOnlySpan<float> sample, int last, int stop) =>
-            Interpreter.Backward(_plan, _parameters, _buffers, sample, Activations, _lrn, last, stop, _a, _b);
+            Interpreter.Backward(_plan, _parameters, _buffers, sample, Activations, _scratch, last, stop, _a, _b);
 
         /// <summary>Sample <paramref name="s"/>'s gradient of its class score with respect to the output of layer
         /// <paramref name="stop"/> (−1: the input), copied into <paramref name="destination"/> unless it is empty.</summary>
