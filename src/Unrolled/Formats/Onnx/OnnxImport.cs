@@ -102,7 +102,15 @@ public static class OnnxImport
         CheckIdentifier(className, "class name");
         if (ns is not null) foreach (string part in ns.Split('.')) CheckIdentifier(part, "namespace");
         ModelProto proto = Parse(model, sourceName);
-        return new Importer(proto, className, ns, sourceName).Run();
+        try
+        {
+            return new Importer(proto, className, ns, sourceName).Run();
+        }
+        catch (Exception e) when (e is OverflowException or IndexOutOfRangeException or ArgumentException or InvalidOperationException or InvalidCastException)
+        {
+            // A malformed model the checks above did not foresee: still a refusal, never a crash.
+            throw new OnnxImportException($"{sourceName}: the model is malformed ({e.GetType().Name}: {e.Message}).", inner: e);
+        }
     }
 
     /// <summary>Imports <paramref name="path"/> and writes <c>DIR/ClassName.cs</c> and <c>DIR/ClassName.safetensors</c>.
@@ -908,7 +916,7 @@ public static class OnnxImport
                 if (prePadded && _pendingPadValue != 0) throw F($"it follows a Pad with value {_pendingPadValue}");
                 if (prePadded && ownPadded && !countPad) throw F("zero Pad before an AveragePool that excludes its own pads from the divisor");
                 bool symmetric = p.All(v => v == p[0]);
-                if (!prePadded && !ownPadded) padding = "0";
+                if (!prePadded && !ownPadded) padding = hint && IsSame(pre.H, k, s, 0, 0) && IsSame(pre.W, k, s, 0, 0) ? "Padding.Same" : "0";
                 else if (prePadded || countPad) padding = symmetric ? Inv(p[0]) : null; // the padded zeros are counted: integer padding
                 else padding = IsSame(pre.H, k, s, p[0], p[2]) && IsSame(pre.W, k, s, p[1], p[3]) ? "Padding.Same" : null; // real cells only: Keras Same
                 if (padding is null) throw F($"padding (top {p[0]}, left {p[1]}, bottom {p[2]}, right {p[3]}) with count_include_pad = {(countPad ? 1 : 0)}: only symmetric counted padding or Keras' Same (not counted) is expressible");
