@@ -8,56 +8,20 @@ namespace Unrolled.Generator;
 /// <summary>Conv2D: forward and backward kernels, specialised to one layer's shapes.</summary>
 internal static partial class Emitter
 {
-    /// <summary>
-    /// The input gradient of a stride-1 convolution is itself a convolution: of dz (F×Ho×Wo) with the kernel
-    /// flipped and transposed (C×F×Kh×Kw), padded by K − 1 − p. This spec describes it, so the same
-    /// register-tiled kernel serves both directions. Null when the padding exceeds K − 1 or the stride is not 1.
-    /// </summary>
-    internal static LayerSpec? InputGradientSpec(LayerSpec l)
-    {
-        if (l.Kind != LayerKind.Conv2D || l.Stride != 1) return null;
-        int pt = l.KernelH - 1 - l.PadTop, pb = l.KernelH - 1 - l.PadBottom, pl = l.KernelW - 1 - l.PadLeft, pr = l.KernelW - 1 - l.PadRight;
-        if (pt < 0 || pb < 0 || pl < 0 || pr < 0) return null;
-        return l with
-        {
-            Name = l.Name + " input gradient",
-            Input = l.Output,
-            Output = l.Input,
-            PadTop = pt, PadBottom = pb, PadLeft = pl, PadRight = pr,
-            HasBias = false,
-            Activation = Act.None,
-            Index = TransposedBase + l.Index,
-        };
-    }
-
-    /// <summary>Method names of synthetic specs (input-gradient convolutions) start here.</summary>
-    internal const int TransposedBase = 100000;
-
-    /// <summary>
-    /// Whether inference runs this convolution and the layer after it, a 2×2/2 max pool that drops nothing, as one
-    /// kernel: the tile takes the maximum of each 2×2 window in registers and stores only that. ReLU and LeakyReLU
-    /// are applied before, as in the separate layers, so the result is the same bits.
-    /// </summary>
-    internal static bool FusesPool(LayerSpec conv, LayerSpec? next) =>
-        conv.Kind == LayerKind.Conv2D && Strategy.Choose(conv) != ConvStrategy.PatchGemm && conv.Activation is Act.None or Act.ReLU or Act.LeakyReLU
-        && next is { Kind: LayerKind.MaxPool2D, KernelH: 2, KernelW: 2, Stride: 2, PadTop: 0, PadBottom: 0, PadLeft: 0, PadRight: 0 }
-        && conv.Output.H % 2 == 0 && conv.Output.W % 2 == 0
-        && next.Output.H * 2 == conv.Output.H && next.Output.W * 2 == conv.Output.W;
-
-    private static void EmitConv(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first, LayerSpec? next)
+    private static void EmitConv(CodeWriter w, LayerSpec l, WorkspacePlan plan, bool first)
     {
         if (Strategy.Choose(l) == ConvStrategy.PatchGemm)
         {
             EmitPatchConv(w, l, plan, first);
             return;
         }
-        EmitConvKernel(w, l, plan, FusesPool(l, next));
+        EmitConvKernel(w, l, plan, plan.FusedPools.Contains(l.Index));
         string m = Method(l);
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
         w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
         w.Line($"{m}_Convolve(x, y, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws);");
         w.Close().Line();
-        LayerSpec? t = first ? null : InputGradientSpec(l);
+        LayerSpec? t = first ? null : Strategy.InputGradientSpec(l);
         if (t is not null) EmitConvKernel(w, t, plan);
         EmitConvBackward(w, l, plan, first, t);
     }

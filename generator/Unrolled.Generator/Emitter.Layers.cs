@@ -8,10 +8,8 @@ namespace Unrolled.Generator;
 /// <summary>Kernels of the layers other than Conv2D. One forward and one backward method per layer, per sample.</summary>
 internal static partial class Emitter
 {
-    /// <summary>The prefix of a layer's kernel methods, to which "_Forward" and the like are added: L{index}, a form
-    /// <see cref="GeneratedNames.IsMember"/> knows (so no network class can be named like one).</summary>
-    private static string Method(LayerSpec l)
-        => l.Index >= TransposedBase ? $"L{l.Index - TransposedBase}_InputGradient" : "L" + l.Index;
+    /// <summary>The prefix of a layer's kernel methods (<see cref="Strategy.KernelName"/>).</summary>
+    private static string Method(LayerSpec l) => Strategy.KernelName(l);
 
     private static void EmitPathSwitch(CodeWriter w, Action<VecPath> body)
     {

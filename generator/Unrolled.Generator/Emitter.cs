@@ -49,7 +49,7 @@ internal static partial class Emitter
             if (net.Layers[i].Kind == LayerKind.Conv2D) w.Line($"// {Comment(l.Name)}: {Strategy.Describe(net.Layers[i])}");
             switch (l.Kind)
             {
-                case LayerKind.Conv2D: EmitConv(w, l, plan, first, i + 1 < kernels.Layers.Count ? kernels.Layers[i + 1] : null); break;
+                case LayerKind.Conv2D: EmitConv(w, l, plan, first); break;
                 case LayerKind.Dense: EmitDense(w, l, first); break;
                 case LayerKind.MaxPool2D:
                 case LayerKind.AvgPool2D: EmitPool(w, l); break;
@@ -247,7 +247,7 @@ internal static partial class Emitter
                 LayerSpec l = net.Layers[i];
                 // A convolution and its 2×2 max pool run as one kernel, writing where the pool would. That is the buffer
                 // the convolution reads, which is safe: its Pad step copies the whole sample before any tile writes.
-                bool fused = i + 1 < d && FusesPool(l, net.Layers[i + 1]);
+                bool fused = plan.FusedPools.Contains(i);
                 if (fused) i++;
                 string output = i < d - 1 ? Ping(i) : d == L ? "y + (long)a * OutputSize" : $"ws + {plan.Gather} + (long)a * {plan.GatherStride}";
                 if (fused)
@@ -282,10 +282,28 @@ internal static partial class Emitter
 
     /// <summary>Phases of a training step: runs of layers a sample goes through without waiting for the batch,
     /// separated by the batch-norm reductions.</summary>
+    private enum PhaseKind
+    {
+        /// <summary>Layers [From, To) forward, sample by sample.</summary>
+        Forward,
+        /// <summary>Batch norm layer From: per-chunk Σx and Σx², reduced into the batch statistics.</summary>
+        BnSums,
+        /// <summary>Batch norm layer From: normalise with the batch statistics.</summary>
+        BnApply,
+        /// <summary>The loss and its gradient at the output (or the logits).</summary>
+        Loss,
+        /// <summary>Layers [From, To) backward, last first.</summary>
+        Backward,
+        /// <summary>Batch norm layer From: per-chunk Σdy and Σdy·x̂.</summary>
+        BnGradSums,
+        /// <summary>Batch norm layer From: its input gradient.</summary>
+        BnGradApply,
+    }
+
     private sealed class Phase
     {
         public int Id;
-        public string Kind = ""; // Forward, BnSums, BnApply, Loss, Backward, BnGradSums, BnGradApply
+        public PhaseKind Kind;
         public int From, To; // layer range [From, To) for Forward/Backward; the layer for BN phases
     }
 
@@ -293,18 +311,18 @@ internal static partial class Emitter
     {
         var phases = new List<Phase>();
         int L = net.Layers.Count;
-        void Add(string kind, int from, int to) => phases.Add(new Phase { Id = phases.Count + 1, Kind = kind, From = from, To = to });
+        void Add(PhaseKind kind, int from, int to) => phases.Add(new Phase { Id = phases.Count + 1, Kind = kind, From = from, To = to });
         int start = 0;
         for (int i = 0; i < L; i++)
         {
             if (net.Layers[i].Kind != LayerKind.BatchNorm) continue;
-            if (i > start) Add("Forward", start, i);
-            Add("BnSums", i, i);
-            Add("BnApply", i, i);
+            if (i > start) Add(PhaseKind.Forward, start, i);
+            Add(PhaseKind.BnSums, i, i);
+            Add(PhaseKind.BnApply, i, i);
             start = i + 1;
         }
-        if (L > start) Add("Forward", start, L);
-        Add("Loss", 0, 0);
+        if (L > start) Add(PhaseKind.Forward, start, L);
+        Add(PhaseKind.Loss, 0, 0);
         // With cross-entropy and a final Softmax, the loss gradient is taken at the logits (fused softmax with loss).
         bool fused = net.LossKind == 0 && net.Layers[L - 1].Kind == LayerKind.Softmax;
         backwardStart = fused ? L - 2 : L - 1;
@@ -312,12 +330,12 @@ internal static partial class Emitter
         for (int i = backwardStart; i >= 0; i--)
         {
             if (net.Layers[i].Kind != LayerKind.BatchNorm) continue;
-            if (end > i + 1) Add("Backward", i + 1, end);
-            Add("BnGradSums", i, i);
-            Add("BnGradApply", i, i);
+            if (end > i + 1) Add(PhaseKind.Backward, i + 1, end);
+            Add(PhaseKind.BnGradSums, i, i);
+            Add(PhaseKind.BnGradApply, i, i);
             end = i;
         }
-        if (end > 0) Add("Backward", 0, end);
+        if (end > 0) Add(PhaseKind.Backward, 0, end);
         return phases;
     }
 
@@ -448,10 +466,10 @@ internal static partial class Emitter
         {
             switch (ph.Kind)
             {
-                case "Forward":
+                case PhaseKind.Forward:
                     w.Line($"Run({ph.Id}); // forward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Select(i => Comment(net.Layers[i].Name)))}");
                     break;
-                case "Loss":
+                case PhaseKind.Loss:
                     foreach (var pair in plan.Transposed.OrderBy(t => t.Key))
                     {
                         LayerSpec l = net.Layers[pair.Key];
@@ -462,22 +480,22 @@ internal static partial class Emitter
                     }
                     w.Line($"Run({ph.Id}); // loss and its gradient at the {(backwardStart == L - 1 ? "output" : "logits")}");
                     break;
-                case "Backward":
+                case PhaseKind.Backward:
                     w.Line($"Run({ph.Id}); // backward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Reverse().Select(i => Comment(net.Layers[i].Name)))}");
                     break;
-                case "BnSums":
-                case "BnGradSums":
+                case PhaseKind.BnSums:
+                case PhaseKind.BnGradSums:
                 {
                     LayerSpec l = net.Layers[ph.From];
                     int C = l.Input.C, so = bnOffset[l.Index];
                     w.Line($"global::System.Array.Clear(_chunkSums, 0, chunks * BatchNormStats);");
-                    w.Line($"Run({ph.Id}); // {Comment(l.Name)}: per-chunk {(ph.Kind == "BnSums" ? "Σx and Σx²" : "Σdy and Σdy·x̂")}");
+                    w.Line($"Run({ph.Id}); // {Comment(l.Name)}: per-chunk {(ph.Kind == PhaseKind.BnSums ? "Σx and Σx²" : "Σdy and Σdy·x̂")}");
                     w.Open("");
                     w.Line($"double count = (double)batch * {l.Input.H * l.Input.W};");
                     w.Open($"for (int c = 0; c < {C}; c++)");
                     w.Line("double s = 0, q = 0;");
                     w.Line($"for (int k = 0; k < chunks; k++) {{ s += _chunkSums[k * BatchNormStats + {so} + c]; q += _chunkSums[k * BatchNormStats + {so} + {C} + c]; }}");
-                    if (ph.Kind == "BnSums")
+                    if (ph.Kind == PhaseKind.BnSums)
                     {
                         w.Line("double mean = s / count, variance = global::System.Math.Max(q / count - mean * mean, 0.0);");
                         w.Line($"stats[{so} + c] = (float)mean;");
@@ -493,13 +511,13 @@ internal static partial class Emitter
                         w.Line($"_gradients[{l.BiasOffset} + c] += (float)s; // dβ = Σ dy");
                     }
                     w.Close();
-                    if (ph.Kind == "BnSums") w.Line($"_counters[{l.CounterIndex}]++;");
+                    if (ph.Kind == PhaseKind.BnSums) w.Line($"_counters[{l.CounterIndex}]++;");
                     w.Close();
                     break;
                 }
-                case "BnApply":
-                case "BnGradApply":
-                    w.Line($"Run({ph.Id}); // {Comment(net.Layers[ph.From].Name)}: {(ph.Kind == "BnApply" ? "normalise" : "input gradient")}");
+                case PhaseKind.BnApply:
+                case PhaseKind.BnGradApply:
+                    w.Line($"Run({ph.Id}); // {Comment(net.Layers[ph.From].Name)}: {(ph.Kind == PhaseKind.BnApply ? "normalise" : "input gradient")}");
                     break;
             }
         }
@@ -536,7 +554,7 @@ internal static partial class Emitter
             w.Open($"case {ph.Id}:");
             switch (ph.Kind)
             {
-                case "Forward":
+                case PhaseKind.Forward:
                     for (int i = ph.From; i < ph.To; i++)
                     {
                         LayerSpec l = net.Layers[i];
@@ -554,10 +572,10 @@ internal static partial class Emitter
                             w.Line($"for (int n = start; n < end; n++) {Method(l)}_Forward(Act({I(i - 1)}, n), Act({i}, n), p, ws); // {Comment(l.Name)}");
                     }
                     break;
-                case "Loss":
+                case PhaseKind.Loss:
                     EmitLossChunk(w, net, backwardStart);
                     break;
-                case "Backward":
+                case PhaseKind.Backward:
                     for (int i = ph.To - 1; i >= ph.From; i--)
                     {
                         LayerSpec l = net.Layers[i];
@@ -580,27 +598,27 @@ internal static partial class Emitter
                             w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {Comment(l.Name)}");
                     }
                     break;
-                case "BnSums":
+                case PhaseKind.BnSums:
                 {
                     LayerSpec l = net.Layers[ph.From];
                     w.Line("fixed (double* acc = &_chunkSums[chunk * BatchNormStats])");
                     w.Line($"    for (int n = start; n < end; n++) {Method(l)}_Sums(Act({I(l.Index - 1)}, n), acc + {bnOffset[l.Index]});");
                     break;
                 }
-                case "BnApply":
+                case PhaseKind.BnApply:
                 {
                     LayerSpec l = net.Layers[ph.From];
                     w.Line($"for (int n = start; n < end; n++) {Method(l)}_Apply(Act({I(l.Index - 1)}, n), Act({l.Index}, n), p, stats + {bnOffset[l.Index]});");
                     break;
                 }
-                case "BnGradSums":
+                case PhaseKind.BnGradSums:
                 {
                     LayerSpec l = net.Layers[ph.From];
                     w.Line("fixed (double* acc = &_chunkSums[chunk * BatchNormStats])");
                     w.Line($"    for (int n = start; n < end; n++) {Method(l)}_GradSums(Act({I(l.Index - 1)}, n), Grad({l.Index}, n), stats + {bnOffset[l.Index]}, acc + {bnOffset[l.Index]});");
                     break;
                 }
-                case "BnGradApply":
+                case PhaseKind.BnGradApply:
                 {
                     LayerSpec l = net.Layers[ph.From];
                     if (l.Index == 0) { w.Line("// first layer: no input gradient needed"); break; }

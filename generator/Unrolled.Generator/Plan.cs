@@ -144,7 +144,7 @@ internal sealed class WorkspacePlan
             if (l.Kind == LayerKind.Conv2D && Strategy.Choose(l) != ConvStrategy.PatchGemm)
             {
                 var specs = new List<LayerSpec> { l };
-                if (l.Index > 0 && Emitter.InputGradientSpec(l) is { } t)
+                if (l.Index > 0 && Strategy.InputGradientSpec(l) is { } t)
                 {
                     specs.Add(t);
                     Transposed[l.Index] = t;
@@ -164,6 +164,8 @@ internal sealed class WorkspacePlan
         Block = (int)Math.Max(1, Math.Min(16, (1 << 22) / (long)ActStride));
         FirstDense = list.FindIndex(l => l.Kind == LayerKind.Dense);
         if (FirstDense < 0) FirstDense = list.Count;
+        for (int i = 0; i + 1 < FirstDense; i++)
+            if (Strategy.FusesPool(list[i], list[i + 1])) FusedPools.Add(i);
         GatherStride = FirstDense > 0 && FirstDense < list.Count ? (int)ConvGeometry.RoundUp(list[FirstDense - 1].Output.Size, 16) : 0;
         Gather = Take((long)Block * GatherStride);
         Ping = Take((long)Block * ActStride);
@@ -184,6 +186,8 @@ internal sealed class WorkspacePlan
     }
 
     public Dictionary<int, ConvGeometry> Geometry { get; } = new();
+    /// <summary>Convolutions that inference runs together with the 2×2/2 max pool after them (<see cref="Strategy.FusesPool"/>).</summary>
+    public HashSet<int> FusedPools { get; } = new();
     /// <summary>Stride-1 convolutions whose input gradient runs as a convolution with packed, flipped weights.</summary>
     public Dictionary<int, LayerSpec> Transposed { get; } = new();
     /// <summary>Where each such layer's packed weights start in the network's packed-weight array.</summary>

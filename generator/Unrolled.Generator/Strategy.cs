@@ -50,6 +50,42 @@ internal static class Strategy
         return ConvStrategy.Direct;
     }
 
+    /// <summary>
+    /// The input gradient of a stride-1 convolution is itself a convolution: of dz (F×Ho×Wo) with the kernel
+    /// flipped and transposed (C×F×Kh×Kw), padded by K − 1 − p. This spec describes it, so the same
+    /// register-tiled kernel serves both directions. Null when the padding exceeds K − 1 or the stride is not 1.
+    /// </summary>
+    public static LayerSpec? InputGradientSpec(LayerSpec l)
+    {
+        if (l.Kind != LayerKind.Conv2D || l.Stride != 1) return null;
+        int pt = l.KernelH - 1 - l.PadTop, pb = l.KernelH - 1 - l.PadBottom, pl = l.KernelW - 1 - l.PadLeft, pr = l.KernelW - 1 - l.PadRight;
+        if (pt < 0 || pb < 0 || pl < 0 || pr < 0) return null;
+        return l with
+        {
+            Name = l.Name + " input gradient",
+            Input = l.Output,
+            Output = l.Input,
+            PadTop = pt, PadBottom = pb, PadLeft = pl, PadRight = pr,
+            HasBias = false,
+            Activation = Act.None,
+            Index = TransposedBase + l.Index,
+        };
+    }
+
+    /// <summary>Method names of synthetic specs (input-gradient convolutions) start here.</summary>
+    public const int TransposedBase = 100000;
+
+    /// <summary>
+    /// Whether inference runs this convolution and the layer after it, a 2×2/2 max pool that drops nothing, as one
+    /// kernel: the tile takes the maximum of each 2×2 window in registers and stores only that. ReLU and LeakyReLU
+    /// are applied before, as in the separate layers, so the result is the same bits.
+    /// </summary>
+    public static bool FusesPool(LayerSpec conv, LayerSpec? next) =>
+        conv.Kind == LayerKind.Conv2D && Choose(conv) != ConvStrategy.PatchGemm && conv.Activation is Act.None or Act.ReLU or Act.LeakyReLU
+        && next is { Kind: LayerKind.MaxPool2D, KernelH: 2, KernelW: 2, Stride: 2, PadTop: 0, PadBottom: 0, PadLeft: 0, PadRight: 0 }
+        && conv.Output.H % 2 == 0 && conv.Output.W % 2 == 0
+        && next.Output.H * 2 == conv.Output.H && next.Output.W * 2 == conv.Output.W;
+
     /// <summary>Row pitch of a PatchGemm layer's patch matrix: C·Kh·Kw rounded up to 16.</summary>
     public static int PatchPitch(LayerSpec l) => (l.Input.C * l.KernelH * l.KernelW + 15) / 16 * 16;
 
@@ -97,6 +133,17 @@ internal static class Strategy
         Name = l.Name + " patch gradients",
         Activation = Act.None,
         Index = PatchGradBase + l.Index,
+    };
+
+    /// <summary>The prefix of a layer's kernel methods, to which "_Forward" and the like are added: L{index} for a
+    /// declared layer, and for the synthetic specs above L{index}_InputGradient, L{index}_Patches and
+    /// L{index}_PatchGradients. <see cref="GeneratedNames.IsMember"/> knows the form, so no network class can be named like one.</summary>
+    public static string KernelName(LayerSpec l) => l.Index switch
+    {
+        >= PatchGradBase => $"L{l.Index - PatchGradBase}_PatchGradients",
+        >= PatchBase => $"L{l.Index - PatchBase}_Patches",
+        >= TransposedBase => $"L{l.Index - TransposedBase}_InputGradient",
+        _ => "L" + l.Index,
     };
 
     /// <summary>The comment the generated code carries before a convolution's kernels.</summary>
