@@ -61,7 +61,7 @@ public sealed class OnnxImportTests : IDisposable
 
         var twins = File.ReadAllLines(Path.Combine(_dir, "manifest.txt")).Where(l => l.Length > 0)
             .Select(l => l.Split(' ')).Select(p => (Name: p[0], Batch: int.Parse(p[1], CultureInfo.InvariantCulture))).ToList();
-        Assert.True(twins.Count >= 11, $"only {twins.Count} twins exported");
+        Assert.True(twins.Count >= 13, $"only {twins.Count} twins exported");
         var results = twins.ToDictionary(t => t.Name, t => OnnxImport.Import(Path.Combine(_dir, t.Name + ".onnx"), "Twin_" + t.Name, "OnnxImported"));
         foreach (var r in results.Values) _out.WriteLine(r.Declaration);
 
@@ -69,6 +69,8 @@ public sealed class OnnxImportTests : IDisposable
         Assert.Contains("[LocalResponseNorm(5, Alpha = 0.0001, Beta = 0.75, K = 2.0)]", results["alexnet"].Declaration); // PyTorch's written-out LRN
         Assert.Equal(2, CountOf(results["keras_same"].Declaration, "Padding = Padding.Same")); // Pad → Same (Conv stride 2, MaxPool)
         Assert.Contains("[Dense(5)]", results["keras_same"].Declaration); // MatMul + Add
+        Assert.Equal(results["keras_same"].Declaration.Replace("Twin_keras_same;", ""), results["keras_same_op9"].Declaration.Replace("Twin_keras_same_op9;", "")); // opset 9: Pad's pads as an attribute
+        Assert.Contains("[LocalResponseNorm(3, Alpha = 0.5, Beta = 0.6, K = 2.0)]", results["misc"].Declaration); // opset 11
         Assert.Contains("[BatchNorm(Name = \"bn\")]", results["vgg_bn1d"].Declaration);
         Assert.Contains("[Conv2D(6, 5, Padding = 2, Activation = Activation.ReLU)]", results["kerasbaseline"].Declaration); // a symmetric Pad folded into the Conv (PyTorch folds the BatchNorm into it)
         Assert.Contains("Name = \"fc1\"", results["simpleconvnet"].Declaration); // initializer names kept

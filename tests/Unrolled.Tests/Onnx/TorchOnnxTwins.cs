@@ -44,6 +44,11 @@ def bn_stats(m):
     return m
 
 T = nn.Tanh; S = nn.Sigmoid
+def keras_same():
+    return Net(pad1=Pad(0, 1, 0, 1), conv1=conv(2, 6, 3, s=2), act1=R(), pad2=Pad(0, 1, 0, 0), pool1=nn.MaxPool2d(2),
+               conv2=conv(6, 8, 3, p=1), lrelu=nn.LeakyReLU(0.1), gap=nn.AdaptiveAvgPool2d(1), flat=ViewFlatten(),
+               dense=MatMulAdd(8, 5), sm=nn.Softmax(dim=1))
+
 twins = {
     # examples/FashionMnist/Networks.cs and tests/Benchmarks twins.py
     "lenet5": (nn.Sequential(conv(1, 6, 5, p=2), R(), nn.MaxPool2d(2), conv(6, 16, 5), R(), nn.MaxPool2d(2), nn.Flatten(),
@@ -68,24 +73,26 @@ twins = {
     "softmax_avg": (nn.Sequential(conv(1, 8, 3, p=1), R(), nn.AvgPool2d(2), conv(8, 16, 3), R(), nn.AvgPool2d(3), nn.Flatten(),
                                   nn.Linear(16 * 4 * 4, 32), nn.Tanh(), nn.Linear(32, 10), nn.Softmax(dim=1)), (1, 28, 28), True),
     # Keras-style Same through Pad: stride-2 3×3 on an even size pads one cell at the bottom and right; a Same max pool after a ReLU.
-    "keras_same": (Net(pad1=Pad(0, 1, 0, 1), conv1=conv(2, 6, 3, s=2), act1=R(), pad2=Pad(0, 1, 0, 0), pool1=nn.MaxPool2d(2),
-                       conv2=conv(6, 8, 3, p=1), lrelu=nn.LeakyReLU(0.1), gap=nn.AdaptiveAvgPool2d(1), flat=ViewFlatten(),
-                       dense=MatMulAdd(8, 5), sm=nn.Softmax(dim=1)), (2, 16, 14), True),
+    "keras_same": (keras_same(), (2, 16, 14), True),
+    # Older opsets: Pad's pads as an attribute (< 11), Softmax's axis coercing to 2-D (< 13), Dropout's ratio attribute.
+    "keras_same_op9": (keras_same(), (2, 16, 14), False, 9),
+    "lenet5_op7": (nn.Sequential(conv(1, 6, 5, p=2), R(), nn.MaxPool2d(2), conv(6, 16, 5), R(), nn.MaxPool2d(2), nn.Flatten(),
+                                 nn.Linear(400, 120), R(), nn.Linear(120, 84), R(), nn.Linear(84, 10)), (1, 28, 28), False, 7),
     "misc": (Net(conv1=conv(2, 6, 3, s=1, p=1), sig=S(), lrn=nn.LocalResponseNorm(3, alpha=0.5, beta=0.6, k=2.0),
                  mp=nn.MaxPool2d(3, 1, padding=1), ap=nn.AvgPool2d(3, 2, padding=1), conv2=nn.Conv2d(6, 5, (2, 3)), gap=nn.AdaptiveAvgPool2d(1),
-                 fl=nn.Flatten(), dense=nn.Linear(5, 4), lr=nn.LeakyReLU(), sm=nn.Softmax(dim=1)), (2, 10, 10), True),
+                 fl=nn.Flatten(), dense=nn.Linear(5, 4), lr=nn.LeakyReLU(), sm=nn.Softmax(dim=1)), (2, 10, 10), True, 11),
 }
 
 out = sys.argv[1]
 only = sys.argv[2:]
 manifest = []
-for name, (model, shape, dynamic) in twins.items():
+for name, (model, shape, dynamic, *opset) in twins.items():
     if only and name not in only: continue
     model = bn_stats(model).eval()
     x = torch.randn(3, *shape)
     with torch.no_grad(): y = model(x)
     path = os.path.join(out, name + ".onnx")
-    kw = dict(input_names=["input"], output_names=["output"], opset_version=13)
+    kw = dict(input_names=["input"], output_names=["output"], opset_version=opset[0] if opset else 13)
     if dynamic: kw["dynamic_axes"] = {"input": {0: "N"}, "output": {0: "N"}}
     torch.onnx.export(model, x, path, **kw)
     x.numpy().astype("<f4").tofile(os.path.join(out, name + ".input.bin"))
