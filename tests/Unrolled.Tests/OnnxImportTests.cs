@@ -316,6 +316,27 @@ public sealed class OnnxImportTests : IDisposable
         Refused(m => OnnxModels.Find(m, "fc").Input[1] = "nowhere", "node 'fc'", "'nowhere'");
         Refused(m => m.Graph.Node.Add(OnnxModels.Node("Relu", "extra", new[] { "input" }, new[] { "dangling" })), "branch");
         Refused(m => m.Graph.Input.Add(OnnxModels.Value("second", -1, 3)), "2 inputs");
+        Refused(m =>
+        {
+            NodeProto relu = OnnxModels.Find(m, "relu");
+            relu.OpType = "LRN";
+            relu.Attribute.Add(OnnxModels.Int("size", 2));
+        }, "node 'relu' (LRN)", "even size");
+    }
+
+    [Fact]
+    public void PadsAreFoldedWhereExpressibleAndRefusedWhereNot()
+    {
+        // The Small model's convolution gives 2 × 2; a 3 × 3 window of stride 2 on it is Keras' Same with pads
+        // (top 0, left 0, bottom 1, right 1), which a Pad node spells out.
+        AttributeProto[] pool = { OnnxModels.Ints("kernel_shape", 3, 3), OnnxModels.Ints("strides", 2, 2) };
+        OnnxImportResult max = OnnxImport.Import(OnnxModels.Bytes(OnnxModels.WithPad("MaxPool", 0, 0, 1, 1, false, pool)), "P");
+        Assert.Contains("[MaxPool2D(3, Stride = 2, Padding = Padding.Same)]", max.Declaration); // zero Pad after a ReLU: never wins
+        OnnxImportResult sym = OnnxImport.Import(OnnxModels.Bytes(OnnxModels.WithPad("AveragePool", 1, 1, 1, 1, false, pool)), "P");
+        Assert.Contains("[AvgPool2D(3, Stride = 2, Padding = 1)]", sym.Declaration); // counted zeros: integer padding
+        Refused(OnnxModels.Bytes(OnnxModels.WithPad("AveragePool", 0, 0, 1, 1, false, pool)), "node 'pool' (AveragePool)", "padding");
+        Refused(OnnxModels.Bytes(OnnxModels.WithPad("MaxPool", 0, 0, 1, 1, true, pool)), "node 'pool' (MaxPool)", "negative");
+        Refused(OnnxModels.Bytes(OnnxModels.WithPad("Relu", 0, 0, 1, 1)), "node 'pool' (Relu)", "Pad");
     }
 
     [Fact]

@@ -47,6 +47,33 @@ internal static class OnnxModels
         return t;
     }
 
+    public static TensorProto Longs(string name, params long[] values)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+        t.Dims.Add(values.Length);
+        t.Int64Data.AddRange(values);
+        return t;
+    }
+
+    /// <summary>Puts a Pad (pads t, l, b, r on H and W) and then <paramref name="op"/> between the Relu and the Flatten
+    /// of <see cref="Small"/>; with <paramref name="beforeRelu"/> the Pad and the op go between the Conv and the Relu.</summary>
+    public static ModelProto WithPad(string op, long t, long l, long b, long r, bool beforeRelu = false, params AttributeProto[] attributes)
+    {
+        ModelProto m = Small();
+        GraphProto g = m.Graph;
+        g.Initializer.Add(Longs("pads", 0, 0, t, l, 0, 0, b, r));
+        string from = beforeRelu ? "c_out" : "r_out";
+        NodeProto next = beforeRelu ? Find(m, "relu") : Find(m, "flat");
+        next.Input[0] = "pooled";
+        g.Node.Add(Node("Pad", "pad", new[] { from, "pads" }, new[] { "padded" }));
+        g.Node.Add(Node(op, "pool", new[] { "padded" }, new[] { "pooled" }, attributes));
+        // The pools of the tests leave 2 channels of 1 × 1: the dense layer has 2 inputs.
+        TensorProto fc = g.Initializer.First(i => i.Name == "fc.weight");
+        g.Initializer.Remove(fc);
+        g.Initializer.Add(Floats("fc.weight", new[] { 0.5f, -0.25f, 0.125f, 1f, -1f, 0.75f }, 3, 2));
+        return m;
+    }
+
     public static NodeProto Node(string op, string name, string[] inputs, string[] outputs, params AttributeProto[] attributes)
     {
         var n = new NodeProto { OpType = op, Name = name };
