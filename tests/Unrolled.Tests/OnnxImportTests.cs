@@ -72,6 +72,7 @@ public sealed class OnnxImportTests : IDisposable
         Assert.Equal(results["keras_same"].Declaration.Replace("Twin_keras_same;", ""), results["keras_same_op9"].Declaration.Replace("Twin_keras_same_op9;", "")); // opset 9: Pad's pads as an attribute
         Assert.Contains("[LocalResponseNorm(3, Alpha = 0.5, Beta = 0.6, K = 2.0)]", results["misc"].Declaration); // opset 11
         Assert.Contains("[BatchNorm(Name = \"bn\")]", results["vgg_bn1d"].Declaration);
+        Assert.Contains("epsilon 0.001 folded into running_var", results["vgg_bn1d"].Source); // Keras' epsilon, moved into the variance
         Assert.Contains("[Conv2D(6, 5, Padding = 2, Activation = Activation.ReLU)]", results["kerasbaseline"].Declaration); // a symmetric Pad folded into the Conv (PyTorch folds the BatchNorm into it)
         Assert.Contains("Name = \"fc1\"", results["simpleconvnet"].Declaration); // initializer names kept
         Assert.Contains("[Softmax]", results["softmax_avg"].Declaration);
@@ -322,6 +323,19 @@ public sealed class OnnxImportTests : IDisposable
             relu.OpType = "LRN";
             relu.Attribute.Add(OnnxModels.Int("size", 2));
         }, "node 'relu' (LRN)", "even size");
+        Refused(m =>
+        {
+            NodeProto relu = OnnxModels.Find(m, "relu");
+            relu.OpType = "Transpose";
+            relu.Attribute.Add(OnnxModels.Ints("perm", 0, 2, 3, 1));
+        }, "node 'relu' (Transpose)", "channels-last");
+        Refused(m =>
+        {
+            NodeProto relu = OnnxModels.Find(m, "relu");
+            relu.OpType = "BatchNormalization";
+            relu.Input.Add("c.bias"); relu.Input.Add("c.bias"); relu.Input.Add("c.bias"); relu.Input.Add("c.bias");
+            relu.Attribute.Add(new AttributeProto { Name = "epsilon", Type = AttributeProto.Types.AttributeType.Float, F = 1e-7f });
+        }, "epsilon");
     }
 
     [Fact]

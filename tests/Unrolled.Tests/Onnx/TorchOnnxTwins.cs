@@ -66,7 +66,7 @@ twins = {
                                   conv(16, 16, 1, bias=False), nn.BatchNorm2d(16), R(), conv(16, 32, 3, p=1, bias=False), nn.BatchNorm2d(32), R(),
                                   nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10)), (3, 32, 32), True),
     "vgg_bn1d": (Net(c1=conv(3, 8, 3, p=1, bias=False), b1=nn.BatchNorm2d(8), r1=R(), p1=nn.MaxPool2d(2), fl=nn.Flatten(),
-                     fc=nn.Linear(8 * 8 * 8, 32), bn=nn.BatchNorm1d(32), r2=R(), out=nn.Linear(32, 10)), (3, 16, 16), True),
+                     fc=nn.Linear(8 * 8 * 8, 32), bn=nn.BatchNorm1d(32, eps=1e-3), r2=R(), out=nn.Linear(32, 10)), (3, 16, 16), True),
     "odd_sigmoid": (nn.Sequential(conv(3, 16, 3, s=2), S(), conv(16, 32, 4, s=2, p=1), R(), nn.MaxPool2d(3, 2),
                                   conv(32, 48, 3, p=1), S(), nn.AvgPool2d(3, 2, padding=1, count_include_pad=True), nn.Flatten(),
                                   nn.Linear(48 * 2 * 3, 64), S(), nn.Linear(64, 10)), (3, 37, 45), True),

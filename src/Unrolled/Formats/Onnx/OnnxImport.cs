@@ -213,6 +213,7 @@ public static class OnnxImport
         private string _pendingPadNode = "";
         private bool _collapsed; // ONNX [N, C, 1, 1] after GlobalAveragePool, ours a vector of C
         private long _staticBatch = -1;
+        private readonly List<string> _notes = new();
 
         public Importer(ModelProto model, string className, string? ns, string source)
         {
@@ -700,7 +701,7 @@ public static class OnnxImport
                     if (a.Int("training_mode", 0) != 0) throw F("training_mode = 1");
                     if (a.Int("spatial", 1) != 1) throw F("spatial = 0");
                     float eps = a.Float("epsilon", 1e-5f);
-                    if (Math.Abs(eps - 1e-5) > 1e-9) throw F($"epsilon = {eps}; the BatchNorm layer uses 1e-5");
+                    if (!(eps >= 1e-5f - 1e-12f) || !float.IsFinite(eps)) throw F($"epsilon = {eps}; the BatchNorm layer uses 1e-5, and a smaller epsilon cannot be folded into the variance");
                     if (node.Output.Count > 1 && node.Output.Skip(1).Any(o => o.Length > 0 && _consumers!.GetValueOrDefault(o) > 0)) throw F("its training outputs (running statistics) are used");
                     long c = x[1];
                     string[] what = { "scale", "bias", "mean", "var" };
@@ -712,6 +713,12 @@ public static class OnnxImport
                         tensors[i] = t.AsFloats();
                     }
                     if (tensors[3].Any(v => v < 0 || !float.IsFinite(v))) throw F("a negative or non-finite variance");
+                    if (eps != 1e-5f)
+                    {
+                        // sqrt(var + eps) = sqrt((var + eps − 1e-5) + 1e-5): a larger epsilon (Keras' 1e-3) moves into the running variance.
+                        for (int i = 0; i < tensors[3].Length; i++) tensors[3][i] = (float)(tensors[3][i] + ((double)eps - 1e-5));
+                        _notes.Add($"node '{node.Name}': BatchNormalization epsilon {FloatLiteral(eps)} folded into running_var (+{FloatLiteral((float)(eps - 1e-5))}), the layer's epsilon being 1e-5.");
+                    }
                     Layer l = Add(node, Kind.BatchNorm, NameFromInitializer(ins[1]!.InitializerName, "weight") ?? (_ours && ValidName(node.Name) ? node.Name : null));
                     l.Tensors.Add(("weight", new[] { c }, tensors[0], null));
                     l.Tensors.Add(("bias", new[] { c }, tensors[1], null));
@@ -734,6 +741,8 @@ public static class OnnxImport
                     l.Options.Add(("K", FloatLiteral(a.Float("bias", 1f))));
                     return x;
                 }
+                case "Transpose":
+                    throw F("a Transpose of the data: a channels-last (NHWC) layout, as tf2onnx writes for Keras models, is not supported; convert with `python -m tf2onnx.convert --inputs-as-nchw <input>` so that the model takes [N, C, H, W]");
                 default:
                     throw F("operator not supported by the importer");
             }
@@ -989,6 +998,7 @@ public static class OnnxImport
             var src = new StringBuilder();
             src.Append($"// Imported from {Clean(_source)} by `unrolled import` (ONNX IR {_model.IrVersion}, opset {_opset}{producer}).\n");
             src.Append($"// Weights: {_class}.safetensors; load them with network.Load(\"{_class}.safetensors\").\n");
+            foreach (string note in _notes) src.Append($"// {Clean(note)}\n");
             src.Append("using Unrolled;\n\n");
             if (_ns is not null) src.Append($"namespace {_ns};\n\n");
             src.Append(decl);
