@@ -159,8 +159,9 @@ public static class WeightFile
     // Saving
     // ---------------------------------------------------------------------------------------------
 
-    /// <summary>Writes the JSON header for tensors stored back to back in the given order, padded to 8 bytes.</summary>
-    private static byte[] BuildHeader(string networkName, IReadOnlyList<TensorInfo> ordered)
+    /// <summary>Writes the JSON header for tensors stored back to back in the given order, padded to 8 bytes (the ONNX
+    /// importer writes its weight files with it too). Only each tensor's name, shape, kind and length are read.</summary>
+    internal static byte[] BuildHeader(string networkName, IReadOnlyList<TensorInfo> ordered)
     {
         var buffer = new ArrayBufferWriter<byte>();
         // Relaxed escaping keeps names readable; it only matters for HTML, never for a weight file.

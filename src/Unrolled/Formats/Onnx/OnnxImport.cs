@@ -1016,39 +1016,15 @@ public static class OnnxImport
         {
             // As WeightFile.Save orders them: larger elements first, then by name.
             var ordered = tensors.OrderByDescending(t => t.Value.Counter is null ? 4 : 8).ThenBy(t => t.Key, StringComparer.Ordinal).ToList();
-            var header = new ArrayBufferWriter<byte>();
-            using (var json = new Utf8JsonWriter(header, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-            {
-                json.WriteStartObject();
-                json.WriteStartObject("__metadata__");
-                json.WriteString("format", "pt");
-                json.WriteString("network", _class);
-                json.WriteEndObject();
-                long offset = 0;
-                foreach (var (name, t) in ordered)
-                {
-                    long end = offset + (t.Counter is null ? t.Floats!.Length * 4L : 8);
-                    json.WriteStartObject(name);
-                    json.WriteString("dtype", t.Counter is null ? "F32" : "I64");
-                    json.WriteStartArray("shape");
-                    foreach (long d in t.Shape) json.WriteNumberValue(d);
-                    json.WriteEndArray();
-                    json.WriteStartArray("data_offsets");
-                    json.WriteNumberValue(offset);
-                    json.WriteNumberValue(end);
-                    json.WriteEndArray();
-                    json.WriteEndObject();
-                    offset = end;
-                }
-                json.WriteEndObject();
-            }
-            int padding = (8 - header.WrittenCount % 8) % 8;
+            // The header as WeightFile.Save writes it; shapes were checked to fit an int when the tensors were read.
+            var infos = ordered.Select(t => new TensorInfo(t.Key, t.Value.Shape.Select(d => checked((int)d)).ToArray(),
+                t.Value.Counter is null ? TensorKind.Parameter : TensorKind.Counter, 0, t.Value.Counter is null ? t.Value.Floats!.Length : 1)).ToList();
+            byte[] header = WeightFile.BuildHeader(_class, infos);
             var stream = new MemoryStream();
             Span<byte> len = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(header.WrittenCount + padding));
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
             stream.Write(len);
-            stream.Write(header.WrittenSpan);
-            for (int i = 0; i < padding; i++) stream.WriteByte((byte)' ');
+            stream.Write(header);
             Span<byte> cell = stackalloc byte[8];
             foreach (var (_, t) in ordered)
             {
