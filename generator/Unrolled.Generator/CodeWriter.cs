@@ -16,20 +16,57 @@ internal sealed class CodeWriter
         return this;
     }
 
-    /// <summary>Writes <paramref name="header"/> and an opening brace, and indents.</summary>
-    public CodeWriter Open(string header)
+    /// <summary>
+    /// Writes <paramref name="header"/> and an opening brace, and indents; disposing the result closes the brace,
+    /// followed by <paramref name="suffix"/> (";" or ")", say): <c>using (w.Block("for (...)")) { ... }</c>. An empty
+    /// header writes an empty line before the brace (a bare block that scopes its locals).
+    /// </summary>
+    public Scope Block(string header, string suffix = "")
+    {
+        Open(header);
+        return new Scope(this, suffix, blankLineAfter: false);
+    }
+
+    /// <summary>As <see cref="Block"/>, for a member (method, constructor, property): the closing brace is followed by a
+    /// blank line, which separates it from the next member.</summary>
+    public Scope Member(string header)
+    {
+        Open(header);
+        return new Scope(this, "", blankLineAfter: true);
+    }
+
+    /// <summary>The braces of one <see cref="Block"/> or <see cref="Member"/>; <see cref="Dispose"/> closes them.</summary>
+    public readonly struct Scope : System.IDisposable
+    {
+        private readonly CodeWriter _writer;
+        private readonly string _suffix;
+        private readonly bool _blankLineAfter;
+
+        internal Scope(CodeWriter writer, string suffix, bool blankLineAfter)
+        {
+            _writer = writer;
+            _suffix = suffix;
+            _blankLineAfter = blankLineAfter;
+        }
+
+        public void Dispose()
+        {
+            _writer.Close(_suffix);
+            if (_blankLineAfter) _writer.Line();
+        }
+    }
+
+    private void Open(string header)
     {
         Line(header);
         Line("{");
         _indent++;
-        return this;
     }
 
-    public CodeWriter Close(string suffix = "")
+    private void Close(string suffix)
     {
         _indent--;
         Line("}" + suffix);
-        return this;
     }
 
     public override string ToString() => _text.ToString();

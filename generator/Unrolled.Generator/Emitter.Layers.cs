@@ -16,11 +16,13 @@ internal static partial class Emitter
         for (int i = 0; i < VecPath.All.Length; i++)
         {
             VecPath v = VecPath.All[i];
-            if (i == 0) w.Open($"if ({v.Condition})");
-            else if (i < VecPath.All.Length - 1) w.Open($"else if ({v.Condition})");
-            else w.Open("else // portable: Vector128 is SSE or NEON where present, software otherwise");
-            body(v);
-            w.Close();
+            string header = i == 0 ? $"if ({v.Condition})"
+                : i < VecPath.All.Length - 1 ? $"else if ({v.Condition})"
+                : "else // portable: Vector128 is SSE or NEON where present, software otherwise";
+            using (w.Block(header))
+            {
+                body(v);
+            }
         }
     }
 
@@ -66,52 +68,59 @@ internal static partial class Emitter
         }
 
         w.Line($"/// <summary>{Doc(l.Name)}: {(max ? "max" : "average")} pooling {l.Input} → {l.Output}, {K}×{K} window, stride {S}.</summary>");
-        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        if (K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
+        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
-            EmitPool2x2(w, l, max);
-            w.Close().Line();
-        }
-        else
-        {
-            // Separable: each output row's window rows are combined in vectors, then each output takes its columns.
-            w.Line($"global::Unrolled.Runtime.Pooling.Forward(x, y, {C}, {H}, {W}, {Ho}, {Wo}, {K}, {S}, {l.PadTop}, {l.PadLeft}, max: {(max ? "true" : "false")}, realCells: {(l.SamePadding ? "true" : "false")});");
-            w.Close().Line();
+            if (K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
+            {
+                EmitPool2x2(w, l, max);
+            }
+            else
+            {
+                // Separable: each output row's window rows are combined in vectors, then each output takes its columns.
+                w.Line($"global::Unrolled.Runtime.Pooling.Forward(x, y, {C}, {H}, {W}, {Ho}, {Wo}, {K}, {S}, {l.PadTop}, {l.PadLeft}, max: {(max ? "true" : "false")}, realCells: {(l.SamePadding ? "true" : "false")});");
+            }
         }
 
         w.Line($"/// <summary>{Doc(l.Name)} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
-        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        if (max && K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
+        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
         {
-            // Every window writes all four of its cells; only rows or columns no window covers need zeroing.
-            if (H != 2 * Ho || W != 2 * Wo) w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
-            EmitMaxPool2x2Backward(w, l);
-            w.Close().Line();
-            return;
+            if (max && K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
+            {
+                // Every window writes all four of its cells; only rows or columns no window covers need zeroing.
+                if (H != 2 * Ho || W != 2 * Wo) w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
+                EmitMaxPool2x2Backward(w, l);
+            }
+            else if (!max)
+            {
+                // The row of output gradients is spread over one input row, which is added to each of the window's rows.
+                w.Line($"global::Unrolled.Runtime.Pooling.AverageBackward(dy, dx, {C}, {H}, {W}, {Ho}, {Wo}, {K}, {S}, {l.PadTop}, {l.PadLeft}, realCells: {(l.SamePadding ? "true" : "false")});");
+            }
+            else
+            {
+                w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
+                using (w.Block($"for (int c = 0; c < {C}; c++)"))
+                {
+                    w.Line($"float* xc = x + c * {H * W};");
+                    w.Line($"float* dxc = dx + c * {H * W};");
+                    w.Line($"float* dyc = dy + c * {Ho * Wo};");
+                    using (w.Block($"for (int oy = 0; oy < {Ho}; oy++)"))
+                    {
+                        using (w.Block($"for (int ox = 0; ox < {Wo}; ox++)"))
+                        {
+                            Window();
+                            w.Line($"float d = dyc[oy * {Wo} + ox];");
+                            w.Line("int at = y0 * " + W + " + x0;");
+                            w.Line("float best = float.NegativeInfinity;");
+                            using (w.Block("for (int iy = y0; iy < y1; iy++)"))
+                            {
+                                w.Line($"for (int ix = x0; ix < x1; ix++) if (xc[iy * {W} + ix] > best) {{ best = xc[iy * {W} + ix]; at = iy * {W} + ix; }}");
+                            }
+                            w.Line("dxc[at] += d;");
+                        }
+                    }
+                }
+            }
         }
-        if (!max)
-        {
-            // The row of output gradients is spread over one input row, which is added to each of the window's rows.
-            w.Line($"global::Unrolled.Runtime.Pooling.AverageBackward(dy, dx, {C}, {H}, {W}, {Ho}, {Wo}, {K}, {S}, {l.PadTop}, {l.PadLeft}, realCells: {(l.SamePadding ? "true" : "false")});");
-            w.Close().Line();
-            return;
-        }
-        w.Line($"new global::System.Span<float>(dx, {C * H * W}).Clear();");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Line($"float* xc = x + c * {H * W};");
-        w.Line($"float* dxc = dx + c * {H * W};");
-        w.Line($"float* dyc = dy + c * {Ho * Wo};");
-        w.Open($"for (int oy = 0; oy < {Ho}; oy++)");
-        w.Open($"for (int ox = 0; ox < {Wo}; ox++)");
-        Window();
-        w.Line($"float d = dyc[oy * {Wo} + ox];");
-        w.Line("int at = y0 * " + W + " + x0;");
-        w.Line("float best = float.NegativeInfinity;");
-        w.Open("for (int iy = y0; iy < y1; iy++)");
-        w.Line($"for (int ix = x0; ix < x1; ix++) if (xc[iy * {W} + ix] > best) {{ best = xc[iy * {W} + ix]; at = iy * {W} + ix; }}");
-        w.Close();
-        w.Line("dxc[at] += d;");
-        w.Close().Close().Close().Close().Line();
     }
 
     /// <summary>Shuffle indices that put cell 2i (<paramref name="parity"/> 0) or 2i + 1 (parity 1) of a vector in lane
@@ -129,27 +138,30 @@ internal static partial class Emitter
         string scale = max ? "" : " * 0.25f";
         w.Line("// vector part: 512-bit, then 256-bit for what is left (a 128-bit vector would hold only two outputs: the scalar loop does as well)");
         w.Line("bool v512 = global::Unrolled.Kernels.Use512, v256 = global::Unrolled.Kernels.Use256;");
-        w.Open($"for (int row = 0; row < {C * Ho}; row++)");
-        w.Line($"int c = row / {Ho}, oy = row % {Ho};");
-        w.Line($"float* r0 = x + (c * {l.Input.H} + 2 * oy) * {W};");
-        w.Line($"float* r1 = r0 + {W};");
-        w.Line($"float* o = y + row * {Wo};");
-        w.Line("int ox = 0;");
-        foreach (VecPath v in new[] { VecPath.V512, VecPath.V256 })
+        using (w.Block($"for (int row = 0; row < {C * Ho}; row++)"))
         {
-            int half = v.Lanes / 2;
-            if (Wo < half) continue;
-            w.Open($"if (v{v.Suffix})");
-            w.Open($"for (; ox + {half} <= {Wo}; ox += {half})");
-            w.Line($"{v.T} a = {Op(v, $"{v.Vec}.Load(r0 + 2 * ox)", $"{v.Vec}.Load(r1 + 2 * ox)")};");
-            w.Line($"{v.T} e = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 0)}));");
-            w.Line($"{v.T} d = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 1)}));");
-            w.Line($"{v.Half}.Store({v.Vec}.GetLower({Op(v, "e", "d")}{scale}), o + ox);");
-            w.Close();
-            w.Close();
+            w.Line($"int c = row / {Ho}, oy = row % {Ho};");
+            w.Line($"float* r0 = x + (c * {l.Input.H} + 2 * oy) * {W};");
+            w.Line($"float* r1 = r0 + {W};");
+            w.Line($"float* o = y + row * {Wo};");
+            w.Line("int ox = 0;");
+            foreach (VecPath v in new[] { VecPath.V512, VecPath.V256 })
+            {
+                int half = v.Lanes / 2;
+                if (Wo < half) continue;
+                using (w.Block($"if (v{v.Suffix})"))
+                {
+                    using (w.Block($"for (; ox + {half} <= {Wo}; ox += {half})"))
+                    {
+                        w.Line($"{v.T} a = {Op(v, $"{v.Vec}.Load(r0 + 2 * ox)", $"{v.Vec}.Load(r1 + 2 * ox)")};");
+                        w.Line($"{v.T} e = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 0)}));");
+                        w.Line($"{v.T} d = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 1)}));");
+                        w.Line($"{v.Half}.Store({v.Vec}.GetLower({Op(v, "e", "d")}{scale}), o + ox);");
+                    }
+                }
+            }
+            w.Line($"for (; ox < {Wo}; ox++) o[ox] = {Scalar(Scalar("r0[2 * ox]", "r0[2 * ox + 1]"), Scalar("r1[2 * ox]", "r1[2 * ox + 1]"))}{scale};");
         }
-        w.Line($"for (; ox < {Wo}; ox++) o[ox] = {Scalar(Scalar("r0[2 * ox]", "r0[2 * ox + 1]"), Scalar("r1[2 * ox]", "r1[2 * ox + 1]"))}{scale};");
-        w.Close();
     }
 
     /// <summary>
@@ -163,42 +175,46 @@ internal static partial class Emitter
         int C = l.Input.C, W = l.Input.W, Ho = l.Output.H, Wo = l.Output.W;
         bool narrow = Wo % 4 >= 2; // two windows left after the wider vectors: a 128-bit vector takes them
         w.Line("bool v512 = global::Unrolled.Kernels.Use512, v256 = global::Unrolled.Kernels.Use256" + (narrow ? ", v128 = global::System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated;" : ";"));
-        w.Open($"for (int row = 0; row < {C * Ho}; row++)");
-        w.Line($"int c = row / {Ho}, oy = row % {Ho};");
-        w.Line($"int at = (c * {l.Input.H} + 2 * oy) * {W};");
-        w.Line("float* r0 = x + at, r1 = r0 + " + W + ", d0 = dx + at, d1 = d0 + " + W + ";");
-        w.Line($"float* ym = y + row * {Wo}, dym = dy + row * {Wo};");
-        w.Line("int ox = 0;");
-        foreach (VecPath v in narrow ? new[] { VecPath.V512, VecPath.V256, VecPath.V128 } : new[] { VecPath.V512, VecPath.V256 })
+        using (w.Block($"for (int row = 0; row < {C * Ho}; row++)"))
         {
-            int lanes = v.Lanes, half = lanes / 2;
-            if (Wo < half) continue;
-            string Each(Func<int, string> f) => string.Join(", ", Enumerable.Range(0, lanes).Select(f));
-            string intVec = $"global::System.Runtime.Intrinsics.Vector{lanes * 32}<int>";
-            string halfZero = $"{v.Half}<float>.Zero";
-            w.Open($"if (v{v.Suffix})");
-            w.Line($"{v.T} oddLanes = {v.Vec}.AsSingle({v.Vec}.Create({Each(i => i % 2 == 1 ? "-1" : "0")}));");
-            w.Line($"{intVec} pair = {v.Vec}.Create({Each(i => (i / 2).ToString())}), even = {v.Vec}.Create({Each(i => (i & ~1).ToString())}), partner = {v.Vec}.Create({Each(i => (i ^ 1).ToString())});");
-            w.Open($"for (; ox + {half} <= {Wo}; ox += {half})");
-            w.Line($"{v.T} m = {v.Vec}.Shuffle({v.Vec}.Create({v.Half}.Load(ym + ox), {halfZero}), pair);");
-            w.Line($"{v.T} d = {v.Vec}.Shuffle({v.Vec}.Create({v.Half}.Load(dym + ox), {halfZero}), pair);");
-            w.Line($"{v.T} top = {v.Vec}.Equals({v.Vec}.Load(r0 + 2 * ox), m), bottom = {v.Vec}.Equals({v.Vec}.Load(r1 + 2 * ox), m);");
-            w.Line($"{v.T} topEven = {v.Vec}.Shuffle(top, even), bottomEven = {v.Vec}.Shuffle(bottom, even);");
-            w.Line($"{v.T} topAny = top | {v.Vec}.Shuffle(top, partner); // either cell of the top row, in both lanes of the pair");
-            w.Line($"{v.T} topWins = {v.Vec}.AndNot(top, oddLanes & topEven);");
-            w.Line($"{v.T} bottomWins = {v.Vec}.AndNot({v.Vec}.AndNot(bottom, topAny), oddLanes & bottomEven);");
-            w.Line($"{v.Vec}.Store(topWins & d, d0 + 2 * ox);");
-            w.Line($"{v.Vec}.Store(bottomWins & d, d1 + 2 * ox);");
-            w.Close();
-            w.Close();
+            w.Line($"int c = row / {Ho}, oy = row % {Ho};");
+            w.Line($"int at = (c * {l.Input.H} + 2 * oy) * {W};");
+            w.Line("float* r0 = x + at, r1 = r0 + " + W + ", d0 = dx + at, d1 = d0 + " + W + ";");
+            w.Line($"float* ym = y + row * {Wo}, dym = dy + row * {Wo};");
+            w.Line("int ox = 0;");
+            foreach (VecPath v in narrow ? new[] { VecPath.V512, VecPath.V256, VecPath.V128 } : new[] { VecPath.V512, VecPath.V256 })
+            {
+                int lanes = v.Lanes, half = lanes / 2;
+                if (Wo < half) continue;
+                string Each(Func<int, string> f) => string.Join(", ", Enumerable.Range(0, lanes).Select(f));
+                string intVec = $"global::System.Runtime.Intrinsics.Vector{lanes * 32}<int>";
+                string halfZero = $"{v.Half}<float>.Zero";
+                using (w.Block($"if (v{v.Suffix})"))
+                {
+                    w.Line($"{v.T} oddLanes = {v.Vec}.AsSingle({v.Vec}.Create({Each(i => i % 2 == 1 ? "-1" : "0")}));");
+                    w.Line($"{intVec} pair = {v.Vec}.Create({Each(i => (i / 2).ToString())}), even = {v.Vec}.Create({Each(i => (i & ~1).ToString())}), partner = {v.Vec}.Create({Each(i => (i ^ 1).ToString())});");
+                    using (w.Block($"for (; ox + {half} <= {Wo}; ox += {half})"))
+                    {
+                        w.Line($"{v.T} m = {v.Vec}.Shuffle({v.Vec}.Create({v.Half}.Load(ym + ox), {halfZero}), pair);");
+                        w.Line($"{v.T} d = {v.Vec}.Shuffle({v.Vec}.Create({v.Half}.Load(dym + ox), {halfZero}), pair);");
+                        w.Line($"{v.T} top = {v.Vec}.Equals({v.Vec}.Load(r0 + 2 * ox), m), bottom = {v.Vec}.Equals({v.Vec}.Load(r1 + 2 * ox), m);");
+                        w.Line($"{v.T} topEven = {v.Vec}.Shuffle(top, even), bottomEven = {v.Vec}.Shuffle(bottom, even);");
+                        w.Line($"{v.T} topAny = top | {v.Vec}.Shuffle(top, partner); // either cell of the top row, in both lanes of the pair");
+                        w.Line($"{v.T} topWins = {v.Vec}.AndNot(top, oddLanes & topEven);");
+                        w.Line($"{v.T} bottomWins = {v.Vec}.AndNot({v.Vec}.AndNot(bottom, topAny), oddLanes & bottomEven);");
+                        w.Line($"{v.Vec}.Store(topWins & d, d0 + 2 * ox);");
+                        w.Line($"{v.Vec}.Store(bottomWins & d, d1 + 2 * ox);");
+                    }
+                }
+            }
+            using (w.Block($"for (; ox < {Wo}; ox++)"))
+            {
+                w.Line("float m = ym[ox], d = dym[ox];");
+                w.Line("int i = 2 * ox;");
+                w.Line("bool a = r0[i] == m, b = !a && r0[i + 1] == m, c2 = !a && !b && r1[i] == m, e = !a && !b && !c2;");
+                w.Line("d0[i] = a ? d : 0f; d0[i + 1] = b ? d : 0f; d1[i] = c2 ? d : 0f; d1[i + 1] = e ? d : 0f;");
+            }
         }
-        w.Open($"for (; ox < {Wo}; ox++)");
-        w.Line("float m = ym[ox], d = dym[ox];");
-        w.Line("int i = 2 * ox;");
-        w.Line("bool a = r0[i] == m, b = !a && r0[i + 1] == m, c2 = !a && !b && r1[i] == m, e = !a && !b && !c2;");
-        w.Line("d0[i] = a ? d : 0f; d0[i + 1] = b ? d : 0f; d1[i] = c2 ? d : 0f; d1[i + 1] = e ? d : 0f;");
-        w.Close();
-        w.Close();
     }
 
     private static void EmitGlobalAvgPool(CodeWriter w, LayerSpec l)
@@ -206,12 +222,14 @@ internal static partial class Emitter
         string m = Method(l);
         int C = l.Input.C, HW = l.Input.H * l.Input.W;
         w.Line($"/// <summary>{Doc(l.Name)}: mean over {l.Input.H}×{l.Input.W} of each of {C} channels.</summary>");
-        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        w.Line($"for (int c = 0; c < {C}; c++) y[c] = global::System.Numerics.Tensors.TensorPrimitives.Sum(new global::System.ReadOnlySpan<float>(x + c * {HW}, {HW})) / {F(HW)};");
-        w.Close().Line();
-        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        w.Line($"for (int c = 0; c < {C}; c++) new global::System.Span<float>(dx + c * {HW}, {HW}).Fill(dy[c] / {F(HW)});");
-        w.Close().Line();
+        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        {
+            w.Line($"for (int c = 0; c < {C}; c++) y[c] = global::System.Numerics.Tensors.TensorPrimitives.Sum(new global::System.ReadOnlySpan<float>(x + c * {HW}, {HW})) / {F(HW)};");
+        }
+        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        {
+            w.Line($"for (int c = 0; c < {C}; c++) new global::System.Span<float>(dx + c * {HW}, {HW}).Fill(dy[c] / {F(HW)});");
+        }
     }
 
     private static void EmitCopyLayer(CodeWriter w, LayerSpec l, string what)
@@ -219,12 +237,14 @@ internal static partial class Emitter
         string m = Method(l);
         int n = l.Input.Size;
         w.Line($"/// <summary>{Doc(l.Name)}: {what}.</summary>");
-        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        w.Line($"global::System.Buffer.MemoryCopy(x, y, {n} * sizeof(float), {n} * sizeof(float));");
-        w.Close().Line();
-        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        w.Line($"global::System.Buffer.MemoryCopy(dy, dx, {n} * sizeof(float), {n} * sizeof(float));");
-        w.Close().Line();
+        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        {
+            w.Line($"global::System.Buffer.MemoryCopy(x, y, {n} * sizeof(float), {n} * sizeof(float));");
+        }
+        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        {
+            w.Line($"global::System.Buffer.MemoryCopy(dy, dx, {n} * sizeof(float), {n} * sizeof(float));");
+        }
     }
 
     private static void EmitDropout(CodeWriter w, LayerSpec l)
@@ -233,12 +253,14 @@ internal static partial class Emitter
         int n = l.Input.Size;
         EmitCopyLayer(w, l, $"dropout p = {l.P.ToString(System.Globalization.CultureInfo.InvariantCulture)}; identity at inference");
         w.Line($"/// <summary>{Doc(l.Name)} in training: y = x · mask, the mask holding 0 or 1/(1 − p).</summary>");
-        w.Open($"private static void {m}_TrainForward(float* x, float* y, float* mask)");
-        w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(y, {n}));");
-        w.Close().Line();
-        w.Open($"private static void {m}_TrainBackward(float* dy, float* dx, float* mask)");
-        w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(dy, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(dx, {n}));");
-        w.Close().Line();
+        using (w.Member($"private static void {m}_TrainForward(float* x, float* y, float* mask)"))
+        {
+            w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(y, {n}));");
+        }
+        using (w.Member($"private static void {m}_TrainBackward(float* dy, float* dx, float* mask)"))
+        {
+            w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(dy, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(dx, {n}));");
+        }
     }
 
     private static void EmitActivationLayer(CodeWriter w, LayerSpec l)
@@ -248,38 +270,40 @@ internal static partial class Emitter
         string span(string p) => $"new global::System.Span<float>({p}, {n})";
         string ro(string p) => $"new global::System.ReadOnlySpan<float>({p}, {n})";
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Kind} over {n} values.</summary>");
-        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        switch (l.Kind)
+        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
-            case LayerKind.ReLU:
-                w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Max({ro("x")}, 0f, {span("y")});");
-                break;
-            case LayerKind.LeakyReLU:
-                w.Line($"for (int i = 0; i < {n}; i++) y[i] = x[i] > 0f ? x[i] : x[i] * {F(l.Slope)};");
-                break;
-            case LayerKind.Sigmoid:
-                w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Sigmoid({ro("x")}, {span("y")});");
-                break;
-            case LayerKind.Tanh:
-                w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Tanh({ro("x")}, {span("y")});");
-                break;
+            switch (l.Kind)
+            {
+                case LayerKind.ReLU:
+                    w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Max({ro("x")}, 0f, {span("y")});");
+                    break;
+                case LayerKind.LeakyReLU:
+                    w.Line($"for (int i = 0; i < {n}; i++) y[i] = x[i] > 0f ? x[i] : x[i] * {F(l.Slope)};");
+                    break;
+                case LayerKind.Sigmoid:
+                    w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Sigmoid({ro("x")}, {span("y")});");
+                    break;
+                case LayerKind.Tanh:
+                    w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Tanh({ro("x")}, {span("y")});");
+                    break;
+            }
         }
-        w.Close().Line();
-        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        switch (l.Kind)
+        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
         {
-            case LayerKind.ReLU:
-                w.Line($"global::Unrolled.Runtime.Ops.RectifierBackward(dx, dy, x, {n}, 0f);");
-                break;
-            case LayerKind.LeakyReLU:
-                w.Line($"global::Unrolled.Runtime.Ops.RectifierBackward(dx, dy, x, {n}, {F(l.Slope)});");
-                break;
-            default:
-                w.Line($"global::System.Buffer.MemoryCopy(dy, dx, {n} * sizeof(float), {n} * sizeof(float));");
-                w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(dx, y, {n}, global::Unrolled.Runtime.Ops.{(l.Kind == LayerKind.Sigmoid ? "Sigmoid" : "Tanh")}, 0f);");
-                break;
+            switch (l.Kind)
+            {
+                case LayerKind.ReLU:
+                    w.Line($"global::Unrolled.Runtime.Ops.RectifierBackward(dx, dy, x, {n}, 0f);");
+                    break;
+                case LayerKind.LeakyReLU:
+                    w.Line($"global::Unrolled.Runtime.Ops.RectifierBackward(dx, dy, x, {n}, {F(l.Slope)});");
+                    break;
+                default:
+                    w.Line($"global::System.Buffer.MemoryCopy(dy, dx, {n} * sizeof(float), {n} * sizeof(float));");
+                    w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(dx, y, {n}, global::Unrolled.Runtime.Ops.{(l.Kind == LayerKind.Sigmoid ? "Sigmoid" : "Tanh")}, 0f);");
+                    break;
+            }
         }
-        w.Close().Line();
     }
 
     private static void EmitSoftmax(CodeWriter w, LayerSpec l)
@@ -287,14 +311,16 @@ internal static partial class Emitter
         string m = Method(l);
         int n = l.Input.Size;
         w.Line($"/// <summary>{Doc(l.Name)}: softmax over {n} features.</summary>");
-        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        w.Line($"global::System.Numerics.Tensors.TensorPrimitives.SoftMax(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.Span<float>(y, {n}));");
-        w.Close().Line();
-        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        w.Line("float dot = 0f;");
-        w.Line($"for (int i = 0; i < {n}; i++) dot += dy[i] * y[i];");
-        w.Line($"for (int i = 0; i < {n}; i++) dx[i] = y[i] * (dy[i] - dot);");
-        w.Close().Line();
+        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        {
+            w.Line($"global::System.Numerics.Tensors.TensorPrimitives.SoftMax(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.Span<float>(y, {n}));");
+        }
+        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        {
+            w.Line("float dot = 0f;");
+            w.Line($"for (int i = 0; i < {n}; i++) dot += dy[i] * y[i];");
+            w.Line($"for (int i = 0; i < {n}; i++) dx[i] = y[i] * (dy[i] - dot);");
+        }
     }
 
     /// <summary>LocalResponseNorm across channels: b_c = a_c / (k + α/n · Σ a_j²)^β.</summary>
@@ -305,13 +331,15 @@ internal static partial class Emitter
         int lo = n / 2, hi = (n - 1) / 2;
         w.Line($"/// <summary>{Doc(l.Name)}: LRN over {n} channels (c − {lo} … c + {hi}), α = {D(l.Alpha)}, β = {D(l.Beta)}, k = {D(l.K)}.</summary>");
         string args = $"{C}, {HW}, {lo}, {hi}, {F(l.Alpha / n)}, {F(l.Beta)}, {F(l.K)}";
-        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)");
-        w.Line($"global::Unrolled.Runtime.Pooling.LrnForward(x, y, ws + {plan.Lrn}, {args});");
-        w.Close().Line();
+        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        {
+            w.Line($"global::Unrolled.Runtime.Pooling.LrnForward(x, y, ws + {plan.Lrn}, {args});");
+        }
         w.Line("// dx_i = dy_i · s_i^−β − 2αβ/n · x_i · Σ_{c : i in window(c)} dy_c · y_c / s_c, vectorised over each channel's values");
-        w.Open($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)");
-        w.Line($"global::Unrolled.Runtime.Pooling.LrnBackward(x, y, dy, dx, ws + {plan.Lrn}, {args});");
-        w.Close().Line();
+        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        {
+            w.Line($"global::Unrolled.Runtime.Pooling.LrnBackward(x, y, dy, dx, ws + {plan.Lrn}, {args});");
+        }
     }
 
     /// <summary>BatchNorm: per-sample pieces; the batch statistics are reduced by the training driver.</summary>
@@ -326,50 +354,65 @@ internal static partial class Emitter
         string Affine() => vec ? $"global::Unrolled.Runtime.Ops.ScaleShift(x + c * {HW}, y + c * {HW}, {HW}, scale, shift);"
                                : $"for (int i = 0; i < {HW}; i++) y[c * {HW} + i] = x[c * {HW} + i] * scale + shift;";
         w.Line($"/// <summary>{Doc(l.Name)}: batch norm over {C} channel(s) of {HW} value(s); inference uses the running statistics.</summary>");
-        w.Open($"private static void {m}_Forward(float* x, float* y, float* p, float* buf)");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Line($"float scale = p[{l.WeightOffset} + c] / global::System.MathF.Sqrt(buf[{var} + c] + 1e-5f);");
-        w.Line($"float shift = p[{l.BiasOffset} + c] - buf[{mean} + c] * scale;");
-        w.Line(Affine());
-        w.Close().Close().Line();
+        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* buf)"))
+        {
+            using (w.Block($"for (int c = 0; c < {C}; c++)"))
+            {
+                w.Line($"float scale = p[{l.WeightOffset} + c] / global::System.MathF.Sqrt(buf[{var} + c] + 1e-5f);");
+                w.Line($"float shift = p[{l.BiasOffset} + c] - buf[{mean} + c] * scale;");
+                w.Line(Affine());
+            }
+        }
         w.Line("/// <summary>Adds this sample's per-channel sum and sum of squares to <paramref name=\"acc\"/> (2 × C doubles).</summary>");
-        w.Open($"private static void {m}_Sums(float* x, double* acc)");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        if (vec)
-            w.Line($"global::Unrolled.Runtime.Ops.SumAndSquares(x + c * {HW}, {HW}, out double s, out double q);");
-        else
+        using (w.Member($"private static void {m}_Sums(float* x, double* acc)"))
         {
-            w.Line("double s = 0, q = 0;");
-            w.Line($"for (int i = 0; i < {HW}; i++) {{ double v = x[c * {HW} + i]; s += v; q += v * v; }}");
+            using (w.Block($"for (int c = 0; c < {C}; c++)"))
+            {
+                if (vec)
+                    w.Line($"global::Unrolled.Runtime.Ops.SumAndSquares(x + c * {HW}, {HW}, out double s, out double q);");
+                else
+                {
+                    w.Line("double s = 0, q = 0;");
+                    w.Line($"for (int i = 0; i < {HW}; i++) {{ double v = x[c * {HW} + i]; s += v; q += v * v; }}");
+                }
+                w.Line($"acc[c] += s; acc[{C} + c] += q;");
+            }
         }
-        w.Line($"acc[c] += s; acc[{C} + c] += q;");
-        w.Close().Close().Line();
         w.Line("/// <summary>Normalises with the batch statistics: y = (x − mean) · invStd · γ + β.</summary>");
-        w.Open($"private static void {m}_Apply(float* x, float* y, float* p, float* stats)");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Line($"float scale = stats[{C} + c] * p[{l.WeightOffset} + c], shift = p[{l.BiasOffset} + c] - stats[c] * scale;");
-        w.Line(Affine());
-        w.Close().Close().Line();
-        w.Line("/// <summary>Adds this sample's Σ dy and Σ dy · x̂ per channel to <paramref name=\"acc\"/>.</summary>");
-        w.Open($"private static void {m}_GradSums(float* x, float* dy, float* stats, double* acc)");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        if (vec)
-            w.Line($"global::Unrolled.Runtime.Ops.GradientSums(dy + c * {HW}, x + c * {HW}, stats[c], stats[{C} + c], {HW}, out double s, out double q);");
-        else
+        using (w.Member($"private static void {m}_Apply(float* x, float* y, float* p, float* stats)"))
         {
-            w.Line("double s = 0, q = 0;");
-            w.Line($"float mu = stats[c], inv = stats[{C} + c];");
-            w.Line($"for (int i = 0; i < {HW}; i++) {{ double d = dy[c * {HW} + i]; s += d; q += d * ((x[c * {HW} + i] - mu) * inv); }}");
+            using (w.Block($"for (int c = 0; c < {C}; c++)"))
+            {
+                w.Line($"float scale = stats[{C} + c] * p[{l.WeightOffset} + c], shift = p[{l.BiasOffset} + c] - stats[c] * scale;");
+                w.Line(Affine());
+            }
         }
-        w.Line($"acc[c] += s; acc[{C} + c] += q;");
-        w.Close().Close().Line();
+        w.Line("/// <summary>Adds this sample's Σ dy and Σ dy · x̂ per channel to <paramref name=\"acc\"/>.</summary>");
+        using (w.Member($"private static void {m}_GradSums(float* x, float* dy, float* stats, double* acc)"))
+        {
+            using (w.Block($"for (int c = 0; c < {C}; c++)"))
+            {
+                if (vec)
+                    w.Line($"global::Unrolled.Runtime.Ops.GradientSums(dy + c * {HW}, x + c * {HW}, stats[c], stats[{C} + c], {HW}, out double s, out double q);");
+                else
+                {
+                    w.Line("double s = 0, q = 0;");
+                    w.Line($"float mu = stats[c], inv = stats[{C} + c];");
+                    w.Line($"for (int i = 0; i < {HW}; i++) {{ double d = dy[c * {HW} + i]; s += d; q += d * ((x[c * {HW} + i] - mu) * inv); }}");
+                }
+                w.Line($"acc[c] += s; acc[{C} + c] += q;");
+            }
+        }
         w.Line("/// <summary>dx = γ · invStd / M · (M · dy − Σdy − x̂ · Σ(dy · x̂)), M values per channel in the batch.</summary>");
-        w.Open($"private static void {m}_GradApply(float* x, float* dy, float* dx, float* p, float* stats, float* sums, float count)");
-        w.Open($"for (int c = 0; c < {C}; c++)");
-        w.Line($"float mu = stats[c], inv = stats[{C} + c], k = p[{l.WeightOffset} + c] * inv / count;");
-        w.Line($"float sd = sums[c], sdx = sums[{C} + c];");
-        w.Line(vec ? $"global::Unrolled.Runtime.Ops.BatchNormInputGradient(x + c * {HW}, dy + c * {HW}, dx + c * {HW}, {HW}, mu, inv, k, count, sd, sdx);"
-                   : $"for (int i = 0; i < {HW}; i++) {{ int e = c * {HW} + i; float xh = (x[e] - mu) * inv; dx[e] = k * (count * dy[e] - sd - xh * sdx); }}");
-        w.Close().Close().Line();
+        using (w.Member($"private static void {m}_GradApply(float* x, float* dy, float* dx, float* p, float* stats, float* sums, float count)"))
+        {
+            using (w.Block($"for (int c = 0; c < {C}; c++)"))
+            {
+                w.Line($"float mu = stats[c], inv = stats[{C} + c], k = p[{l.WeightOffset} + c] * inv / count;");
+                w.Line($"float sd = sums[c], sdx = sums[{C} + c];");
+                w.Line(vec ? $"global::Unrolled.Runtime.Ops.BatchNormInputGradient(x + c * {HW}, dy + c * {HW}, dx + c * {HW}, {HW}, mu, inv, k, count, sd, sdx);"
+                           : $"for (int i = 0; i < {HW}; i++) {{ int e = c * {HW} + i; float xh = (x[e] - mu) * inv; dx[e] = k * (count * dy[e] - sd - xh * sdx); }}");
+            }
+        }
     }
 }

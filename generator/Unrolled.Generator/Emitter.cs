@@ -37,32 +37,33 @@ internal static partial class Emitter
         w.Line("/// </code>");
         w.Line("/// </summary>");
         w.Line("[global::System.CodeDom.Compiler.GeneratedCode(\"Unrolled.Generator\", \"1.0\")]");
-        w.Open($"unsafe partial class {GeneratedNames.Identifier(net.ClassName)} : global::Unrolled.INetwork, global::Unrolled.Runtime.IParallelWork");
-        EmitMembers(w, net, plan, summary);
-        EmitInference(w, kernels, plan);
-        EmitTraining(w, kernels, plan);
-        w.Line("// ---- Layer kernels: one forward and one backward per layer, every shape a constant ----").Line();
-        for (int i = 0; i < kernels.Layers.Count; i++)
+        using (w.Block($"unsafe partial class {GeneratedNames.Identifier(net.ClassName)} : global::Unrolled.INetwork, global::Unrolled.Runtime.IParallelWork"))
         {
-            LayerSpec l = kernels.Layers[i];
-            bool first = i == 0;
-            if (net.Layers[i].Kind == LayerKind.Conv2D) w.Line($"// {Comment(l.Name)}: {Strategy.Describe(net.Layers[i])}");
-            switch (l.Kind)
+            EmitMembers(w, net, plan, summary);
+            EmitInference(w, kernels, plan);
+            EmitTraining(w, kernels, plan);
+            w.Line("// ---- Layer kernels: one forward and one backward per layer, every shape a constant ----").Line();
+            for (int i = 0; i < kernels.Layers.Count; i++)
             {
-                case LayerKind.Conv2D: EmitConv(w, l, plan, first); break;
-                case LayerKind.Dense: EmitDense(w, l, first); break;
-                case LayerKind.MaxPool2D:
-                case LayerKind.AvgPool2D: EmitPool(w, l); break;
-                case LayerKind.GlobalAvgPool2D: EmitGlobalAvgPool(w, l); break;
-                case LayerKind.Flatten: EmitCopyLayer(w, l, $"flattens {l.Input} to {l.Output} (C, H, W order: a copy)"); break;
-                case LayerKind.Dropout: EmitDropout(w, l); break;
-                case LayerKind.BatchNorm: EmitBatchNorm(w, l); break;
-                case LayerKind.LocalResponseNorm: EmitLrn(w, l, plan); break;
-                case LayerKind.Softmax: EmitSoftmax(w, l); break;
-                default: EmitActivationLayer(w, l); break;
+                LayerSpec l = kernels.Layers[i];
+                bool first = i == 0;
+                if (net.Layers[i].Kind == LayerKind.Conv2D) w.Line($"// {Comment(l.Name)}: {Strategy.Describe(net.Layers[i])}");
+                switch (l.Kind)
+                {
+                    case LayerKind.Conv2D: EmitConv(w, l, plan, first); break;
+                    case LayerKind.Dense: EmitDense(w, l, first); break;
+                    case LayerKind.MaxPool2D:
+                    case LayerKind.AvgPool2D: EmitPool(w, l); break;
+                    case LayerKind.GlobalAvgPool2D: EmitGlobalAvgPool(w, l); break;
+                    case LayerKind.Flatten: EmitCopyLayer(w, l, $"flattens {l.Input} to {l.Output} (C, H, W order: a copy)"); break;
+                    case LayerKind.Dropout: EmitDropout(w, l); break;
+                    case LayerKind.BatchNorm: EmitBatchNorm(w, l); break;
+                    case LayerKind.LocalResponseNorm: EmitLrn(w, l, plan); break;
+                    case LayerKind.Softmax: EmitSoftmax(w, l); break;
+                    default: EmitActivationLayer(w, l); break;
+                }
             }
         }
-        w.Close();
         return w.ToString();
     }
 
@@ -128,30 +129,31 @@ internal static partial class Emitter
 
         // Constructor: PyTorch's default initialisation, deterministic in the seed.
         w.Line("/// <summary>Creates the network with PyTorch's default initialisation (uniform in ±1/√fan_in), the same for the same seed on every machine.</summary>");
-        w.Open($"public {GeneratedNames.Identifier(net.ClassName)}(int seed = 0)");
-        w.Line("_seed = unchecked((ulong)seed);");
-        int tensor = 0;
-        foreach (LayerSpec l in net.Layers)
+        using (w.Member($"public {GeneratedNames.Identifier(net.ClassName)}(int seed = 0)"))
         {
-            switch (l.Kind)
+            w.Line("_seed = unchecked((ulong)seed);");
+            int tensor = 0;
+            foreach (LayerSpec l in net.Layers)
             {
-                case LayerKind.Conv2D:
-                case LayerKind.Dense:
+                switch (l.Kind)
                 {
-                    long fanIn = l.Kind == LayerKind.Conv2D ? (long)l.Input.C * l.KernelH * l.KernelW : l.Input.Size;
-                    string bound = D(1.0 / Math.Sqrt(fanIn));
-                    w.Line($"global::Unrolled.Runtime.Rng.FillUniform(new global::System.Span<float>(_parameters, {l.WeightOffset}, {l.WeightCount}), {bound}, _seed, {tensor++}); // {Comment(l.Name)}.weight, fan_in {fanIn}");
-                    if (l.HasBias)
-                        w.Line($"global::Unrolled.Runtime.Rng.FillUniform(new global::System.Span<float>(_parameters, {l.BiasOffset}, {l.BiasCount}), {bound}, _seed, {tensor++}); // {Comment(l.Name)}.bias");
-                    break;
+                    case LayerKind.Conv2D:
+                    case LayerKind.Dense:
+                    {
+                        long fanIn = l.Kind == LayerKind.Conv2D ? (long)l.Input.C * l.KernelH * l.KernelW : l.Input.Size;
+                        string bound = D(1.0 / Math.Sqrt(fanIn));
+                        w.Line($"global::Unrolled.Runtime.Rng.FillUniform(new global::System.Span<float>(_parameters, {l.WeightOffset}, {l.WeightCount}), {bound}, _seed, {tensor++}); // {Comment(l.Name)}.weight, fan_in {fanIn}");
+                        if (l.HasBias)
+                            w.Line($"global::Unrolled.Runtime.Rng.FillUniform(new global::System.Span<float>(_parameters, {l.BiasOffset}, {l.BiasCount}), {bound}, _seed, {tensor++}); // {Comment(l.Name)}.bias");
+                        break;
+                    }
+                    case LayerKind.BatchNorm:
+                        w.Line($"new global::System.Span<float>(_parameters, {l.WeightOffset}, {l.Input.C}).Fill(1f); // {Comment(l.Name)}.weight = 1, bias = 0");
+                        w.Line($"new global::System.Span<float>(_buffers, {l.BufferOffset + l.Input.C}, {l.Input.C}).Fill(1f); // {Comment(l.Name)}.running_var = 1, running_mean = 0");
+                        break;
                 }
-                case LayerKind.BatchNorm:
-                    w.Line($"new global::System.Span<float>(_parameters, {l.WeightOffset}, {l.Input.C}).Fill(1f); // {Comment(l.Name)}.weight = 1, bias = 0");
-                    w.Line($"new global::System.Span<float>(_buffers, {l.BufferOffset + l.Input.C}, {l.Input.C}).Fill(1f); // {Comment(l.Name)}.running_var = 1, running_mean = 0");
-                    break;
             }
         }
-        w.Close().Line();
 
         w.Line($"string global::Unrolled.INetwork.NetworkName => {Str(net.ClassName)};");
         w.Line("int global::Unrolled.INetwork.InputSize => InputSize;");
@@ -171,56 +173,65 @@ internal static partial class Emitter
         w.Line("public global::System.Collections.Generic.IReadOnlyList<global::Unrolled.TensorInfo> Tensors => s_tensors;");
         EmitDescription(w, net);
         w.Line("/// <summary>Cores used by training and batched inference (default: all). Results do not depend on scheduling.</summary>");
-        w.Open("public int MaxDegreeOfParallelism");
-        w.Line("get => _maxDegreeOfParallelism;");
-        w.Open("set");
-        w.Line("if (value <= 0) throw new global::System.ArgumentOutOfRangeException(\"value\", value, \"MaxDegreeOfParallelism must be at least 1.\");");
-        w.Line("_maxDegreeOfParallelism = value;");
-        w.Close().Close().Line();
+        using (w.Member("public int MaxDegreeOfParallelism"))
+        {
+            w.Line("get => _maxDegreeOfParallelism;");
+            using (w.Block("set"))
+            {
+                w.Line("if (value <= 0) throw new global::System.ArgumentOutOfRangeException(\"value\", value, \"MaxDegreeOfParallelism must be at least 1.\");");
+                w.Line("_maxDegreeOfParallelism = value;");
+            }
+        }
 
-        w.Open("private int ChunkCount(int batch)");
-        w.Line("int chunks = global::System.Math.Min(_maxDegreeOfParallelism, batch / MinSamplesPerChunk);");
-        w.Line("return chunks < 1 ? 1 : chunks;");
-        w.Close().Line();
+        using (w.Member("private int ChunkCount(int batch)"))
+        {
+            w.Line("int chunks = global::System.Math.Min(_maxDegreeOfParallelism, batch / MinSamplesPerChunk);");
+            w.Line("return chunks < 1 ? 1 : chunks;");
+        }
         w.Line("/// <summary>The per-chunk workspace; allocated once and kept (conv borders stay zero).</summary>");
-        w.Open("private float* Workspace(int chunk)");
-        w.Line("return global::Unrolled.Runtime.AlignedBuffer.Ensure(ref _workspaces[chunk], WorkspaceSize).Pointer;");
-        w.Close().Line();
-        w.Open("private void EnsureWorkspaces(int chunks)");
-        w.Line("if (_workspaces.Length < chunks) global::System.Array.Resize(ref _workspaces, chunks);");
-        w.Line("for (int i = 0; i < chunks; i++) Workspace(i);");
-        w.Close().Line();
+        using (w.Member("private float* Workspace(int chunk)"))
+        {
+            w.Line("return global::Unrolled.Runtime.AlignedBuffer.Ensure(ref _workspaces[chunk], WorkspaceSize).Pointer;");
+        }
+        using (w.Member("private void EnsureWorkspaces(int chunks)"))
+        {
+            w.Line("if (_workspaces.Length < chunks) global::System.Array.Resize(ref _workspaces, chunks);");
+            w.Line("for (int i = 0; i < chunks; i++) Workspace(i);");
+        }
 
         // Job state shared with the chunks of one call.
         w.Line("private int _phase, _batch, _chunks;");
         w.Line("private float* _x, _y, _p, _b, _targets;");
         w.Line("private int* _labels;");
         w.Line();
-        w.Open("private (int Start, int End) ChunkRange(int chunk)");
-        w.Line("return ((int)((long)_batch * chunk / _chunks), (int)((long)_batch * (chunk + 1) / _chunks));");
-        w.Close().Line();
+        using (w.Member("private (int Start, int End) ChunkRange(int chunk)"))
+        {
+            w.Line("return ((int)((long)_batch * chunk / _chunks), (int)((long)_batch * (chunk + 1) / _chunks));");
+        }
     }
 
     private static void EmitInference(CodeWriter w, NetworkSpec net, WorkspacePlan plan)
     {
         w.Line("/// <summary>Inference: writes OutputSize floats per sample; the batch is input.Length / InputSize.</summary>");
         w.Line("/// <exception cref=\"global::System.ArgumentException\">The input is not a whole number of samples, or the output has the wrong length.</exception>");
-        w.Open("public void Forward(global::System.ReadOnlySpan<float> input, global::System.Span<float> output)");
-        w.Line("if (input.Length % InputSize != 0)");
-        w.Line($"    throw new global::System.ArgumentException($\"The input holds {{input.Length}} floats, which is not a whole number of samples of {{InputSize}} ({net.Input}).\", \"input\");");
-        w.Line("int batch = input.Length / InputSize;");
-        w.Line("if (output.Length != batch * OutputSize)");
-        w.Line("    throw new global::System.ArgumentException($\"The output holds {output.Length} floats but {batch} sample(s) need {batch * OutputSize} ({batch} × {OutputSize}).\", \"output\");");
-        w.Line("if (batch == 0) return;");
-        w.Line("int chunks = ChunkCount(batch);");
-        w.Line("EnsureWorkspaces(chunks);");
-        w.Open("fixed (float* x = input, y = output, p = _parameters, b = _buffers)");
-        w.Line("_x = x; _y = y; _p = p; _b = b;");
-        w.Line("_batch = batch; _chunks = chunks; _phase = 0;");
-        w.Line("try { global::Unrolled.Runtime.WorkerPool.Run(this, chunks); }");
-        w.Line("finally { _x = _y = _p = _b = null; }");
-        w.Close();
-        w.Close().Line();
+        using (w.Member("public void Forward(global::System.ReadOnlySpan<float> input, global::System.Span<float> output)"))
+        {
+            w.Line("if (input.Length % InputSize != 0)");
+            w.Line($"    throw new global::System.ArgumentException($\"The input holds {{input.Length}} floats, which is not a whole number of samples of {{InputSize}} ({net.Input}).\", \"input\");");
+            w.Line("int batch = input.Length / InputSize;");
+            w.Line("if (output.Length != batch * OutputSize)");
+            w.Line("    throw new global::System.ArgumentException($\"The output holds {output.Length} floats but {batch} sample(s) need {batch * OutputSize} ({batch} × {OutputSize}).\", \"output\");");
+            w.Line("if (batch == 0) return;");
+            w.Line("int chunks = ChunkCount(batch);");
+            w.Line("EnsureWorkspaces(chunks);");
+            using (w.Block("fixed (float* x = input, y = output, p = _parameters, b = _buffers)"))
+            {
+                w.Line("_x = x; _y = y; _p = p; _b = b;");
+                w.Line("_batch = batch; _chunks = chunks; _phase = 0;");
+                w.Line("try { global::Unrolled.Runtime.WorkerPool.Run(this, chunks); }");
+                w.Line("finally { _x = _y = _p = _b = null; }");
+            }
+        }
 
         // The image part (every layer before the first Dense) runs one sample at a time through all its layers, so
         // a sample's activations stay in the L2 cache from layer to layer (its kernels work per sample anyway); its
@@ -229,55 +240,58 @@ internal static partial class Emitter
         int L = net.Layers.Count;
         int d = plan.FirstDense;
         w.Line($"/// <summary>Inference of one chunk's samples, {plan.Block} at a time: {(d > 0 ? $"layers {Comment(net.Layers[0].Name)}–{Comment(net.Layers[d - 1].Name)} sample by sample" : "")}{(d > 0 && d < L ? ", then " : "")}{(d < L ? $"layers {Comment(net.Layers[d].Name)}–{Comment(net.Layers[L - 1].Name)} over the block" : "")}.</summary>");
-        w.Open("private void InferChunk(int chunk)");
-        w.Line("float* ws = Workspace(chunk);");
-        w.Line("float* p = _p, b = _b;");
-        w.Line("(int start, int end) = ChunkRange(chunk);");
-        w.Open($"for (int n0 = start; n0 < end; n0 += {plan.Block})");
-        w.Line($"int count = global::System.Math.Min({plan.Block}, end - n0);");
-        w.Line("float* x = _x + (long)n0 * InputSize;");
-        w.Line("float* y = _y + (long)n0 * OutputSize;");
-        string Ping(int i) => $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
-        if (d > 0)
+        using (w.Member("private void InferChunk(int chunk)"))
         {
-            w.Open("for (int a = 0; a < count; a++)");
-            string input = "x + (long)a * InputSize";
-            for (int i = 0; i < d; i++)
+            w.Line("float* ws = Workspace(chunk);");
+            w.Line("float* p = _p, b = _b;");
+            w.Line("(int start, int end) = ChunkRange(chunk);");
+            using (w.Block($"for (int n0 = start; n0 < end; n0 += {plan.Block})"))
             {
-                LayerSpec l = net.Layers[i];
-                // A convolution and its 2×2 max pool run as one kernel, writing where the pool would. That is the buffer
-                // the convolution reads, which is safe: its Pad step copies the whole sample before any tile writes.
-                bool fused = plan.FusedPools.Contains(i);
-                if (fused) i++;
-                string output = i < d - 1 ? Ping(i) : d == L ? "y + (long)a * OutputSize" : $"ws + {plan.Gather} + (long)a * {plan.GatherStride}";
-                if (fused)
+                w.Line($"int count = global::System.Math.Min({plan.Block}, end - n0);");
+                w.Line("float* x = _x + (long)n0 * InputSize;");
+                w.Line("float* y = _y + (long)n0 * OutputSize;");
+                string Ping(int i) => $"ws + {(i % 2 == 0 ? plan.Ping : plan.Pong)}";
+                if (d > 0)
                 {
-                    LayerSpec pool = net.Layers[i];
-                    w.Line($"{Method(l)}_ConvolvePool({input}, {output}, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws); // {Comment(l.Name)} and {Comment(pool.Name)}: {pool.Output}");
+                    using (w.Block("for (int a = 0; a < count; a++)"))
+                    {
+                        string input = "x + (long)a * InputSize";
+                        for (int i = 0; i < d; i++)
+                        {
+                            LayerSpec l = net.Layers[i];
+                            // A convolution and its 2×2 max pool run as one kernel, writing where the pool would. That is the buffer
+                            // the convolution reads, which is safe: its Pad step copies the whole sample before any tile writes.
+                            bool fused = plan.FusedPools.Contains(i);
+                            if (fused) i++;
+                            string output = i < d - 1 ? Ping(i) : d == L ? "y + (long)a * OutputSize" : $"ws + {plan.Gather} + (long)a * {plan.GatherStride}";
+                            if (fused)
+                            {
+                                LayerSpec pool = net.Layers[i];
+                                w.Line($"{Method(l)}_ConvolvePool({input}, {output}, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws); // {Comment(l.Name)} and {Comment(pool.Name)}: {pool.Output}");
+                            }
+                            else
+                                w.Line($"{Method(l)}_Forward({input}, {output}, p, {(l.Kind == LayerKind.BatchNorm ? "b" : "ws")}); // {Comment(l.Name)}: {l.Output}");
+                            input = output;
+                        }
+                    }
                 }
-                else
-                    w.Line($"{Method(l)}_Forward({input}, {output}, p, {(l.Kind == LayerKind.BatchNorm ? "b" : "ws")}); // {Comment(l.Name)}: {l.Output}");
-                input = output;
-            }
-            w.Close();
-        }
-        if (d < L)
-        {
-            string input = d == 0 ? "x" : $"ws + {plan.Gather}", inStride = d == 0 ? "InputSize" : plan.GatherStride.ToString();
-            for (int i = d; i < L; i++)
-            {
-                LayerSpec l = net.Layers[i];
-                string output = i == L - 1 ? "y" : Ping(i), outStride = i == L - 1 ? "OutputSize" : plan.ActStride.ToString();
-                if (l.Kind == LayerKind.Dense)
-                    w.Line($"{Method(l)}_Forward({input}, {inStride}, {output}, {outStride}, count, p); // {Comment(l.Name)}: {l.Output}");
-                else
-                    w.Line($"for (int a = 0; a < count; a++) {Method(l)}_Forward({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p, {(l.Kind == LayerKind.BatchNorm ? "b" : "ws")}); // {Comment(l.Name)}: {l.Output}");
-                input = output;
-                inStride = outStride;
+                if (d < L)
+                {
+                    string input = d == 0 ? "x" : $"ws + {plan.Gather}", inStride = d == 0 ? "InputSize" : plan.GatherStride.ToString();
+                    for (int i = d; i < L; i++)
+                    {
+                        LayerSpec l = net.Layers[i];
+                        string output = i == L - 1 ? "y" : Ping(i), outStride = i == L - 1 ? "OutputSize" : plan.ActStride.ToString();
+                        if (l.Kind == LayerKind.Dense)
+                            w.Line($"{Method(l)}_Forward({input}, {inStride}, {output}, {outStride}, count, p); // {Comment(l.Name)}: {l.Output}");
+                        else
+                            w.Line($"for (int a = 0; a < count; a++) {Method(l)}_Forward({input} + (long)a * {inStride}, {output} + (long)a * {outStride}, p, {(l.Kind == LayerKind.BatchNorm ? "b" : "ws")}); // {Comment(l.Name)}: {l.Output}");
+                        input = output;
+                        inStride = outStride;
+                    }
+                }
             }
         }
-        w.Close();
-        w.Close().Line();
     }
 
     /// <summary>Phases of a training step: runs of layers a sample goes through without waiting for the batch,
@@ -369,28 +383,31 @@ internal static partial class Emitter
         w.Line("private double[] _chunkSums = new double[BatchNormStats];");
         w.Line("private int _trainingCapacity;");
         w.Line();
-        w.Open("private void EnsureTraining(int batch, int chunks)");
-        w.Open("if (batch > _trainingCapacity)");
-        w.Line("_activations = new global::Unrolled.Runtime.AlignedBuffer((long)ActivationFloatsPerSample * batch);");
-        w.Line("_gradA = new global::Unrolled.Runtime.AlignedBuffer((long)MaxActivation * batch);");
-        w.Line("_gradB = new global::Unrolled.Runtime.AlignedBuffer((long)MaxActivation * batch);");
-        w.Line("_masks = new global::Unrolled.Runtime.AlignedBuffer((long)MaskFloatsPerSample * batch);");
-        w.Line("_losses = new global::Unrolled.Runtime.AlignedBuffer(batch);");
-        w.Line("_trainingCapacity = batch;");
-        w.Close();
-        w.Line("global::Unrolled.Runtime.AlignedBuffer.Ensure(ref _stats, BatchNormStats);");
-        w.Line("if (_chunkGradients.Length < chunks) global::System.Array.Resize(ref _chunkGradients, chunks);");
-        w.Line("for (int i = 0; i < chunks; i++) global::Unrolled.Runtime.AlignedBuffer.Ensure(ref _chunkGradients[i], ParameterCount);");
-        w.Line("if (_chunkSums.Length < chunks * BatchNormStats) _chunkSums = new double[chunks * BatchNormStats];");
-        w.Line("EnsureWorkspaces(chunks);");
-        w.Close().Line();
+        using (w.Member("private void EnsureTraining(int batch, int chunks)"))
+        {
+            using (w.Block("if (batch > _trainingCapacity)"))
+            {
+                w.Line("_activations = new global::Unrolled.Runtime.AlignedBuffer((long)ActivationFloatsPerSample * batch);");
+                w.Line("_gradA = new global::Unrolled.Runtime.AlignedBuffer((long)MaxActivation * batch);");
+                w.Line("_gradB = new global::Unrolled.Runtime.AlignedBuffer((long)MaxActivation * batch);");
+                w.Line("_masks = new global::Unrolled.Runtime.AlignedBuffer((long)MaskFloatsPerSample * batch);");
+                w.Line("_losses = new global::Unrolled.Runtime.AlignedBuffer(batch);");
+                w.Line("_trainingCapacity = batch;");
+            }
+            w.Line("global::Unrolled.Runtime.AlignedBuffer.Ensure(ref _stats, BatchNormStats);");
+            w.Line("if (_chunkGradients.Length < chunks) global::System.Array.Resize(ref _chunkGradients, chunks);");
+            w.Line("for (int i = 0; i < chunks; i++) global::Unrolled.Runtime.AlignedBuffer.Ensure(ref _chunkGradients[i], ParameterCount);");
+            w.Line("if (_chunkSums.Length < chunks * BatchNormStats) _chunkSums = new double[chunks * BatchNormStats];");
+            w.Line("EnsureWorkspaces(chunks);");
+        }
 
         // Pointers to a sample's activation and gradient for layer i (i = -1: the input).
         w.Line("/// <summary>The saved output of layer <paramref name=\"layer\"/> for sample n; layer −1 is the input.</summary>");
-        w.Open("private float* Act(int layer, int n)");
-        w.Line("if (layer < 0) return _x + (long)n * InputSize;");
-        w.Line("return _activations!.Pointer + (long)s_actPrefix[layer] * _batch + (long)n * s_actStride[layer];");
-        w.Close();
+        using (w.Block("private float* Act(int layer, int n)"))
+        {
+            w.Line("if (layer < 0) return _x + (long)n * InputSize;");
+            w.Line("return _activations!.Pointer + (long)s_actPrefix[layer] * _batch + (long)n * s_actStride[layer];");
+        }
         w.Line("/// <summary>Floats between samples in the saved output of a layer (−1: the input).</summary>");
         w.Line("private static int ActStride(int layer) => layer < 0 ? InputSize : s_actStride[layer];");
         w.Line($"private static readonly int[] s_actPrefix = {{ {string.Join(", ", actPrefix)} }};");
@@ -402,236 +419,252 @@ internal static partial class Emitter
         // Public entry points.
         bool ce = net.LossKind == 0;
         w.Line("/// <summary>Training-mode forward, mean cross-entropy against integer labels, backward. Overwrites <see cref=\"Gradients\"/> and returns the batch's mean loss.</summary>");
-        w.Open("public float ComputeGradients(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<int> labels)");
-        if (!ce) w.Line("throw new global::System.InvalidOperationException(\"This network is declared with Loss.MeanSquaredError: call ComputeGradients(input, targets) with float targets.\");");
-        else
+        using (w.Member("public float ComputeGradients(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<int> labels)"))
         {
-            w.Line("int batch = CheckBatch(input);");
-            w.Line("if (labels.Length != batch)");
-            w.Line("    throw new global::System.ArgumentException($\"There are {labels.Length} labels for {batch} sample(s).\", \"labels\");");
-            w.Line("for (int i = 0; i < labels.Length; i++)");
-            w.Line("    if ((uint)labels[i] >= OutputSize)");
-            w.Line("        throw new global::System.ArgumentOutOfRangeException(\"labels\", labels[i], $\"Label {i} is {labels[i]}, outside [0, {OutputSize}).\");");
-            w.Line("fixed (float* x = input) fixed (int* t = labels) return Train(x, t, null, batch);");
-        }
-        w.Close().Line();
-        w.Line("/// <summary>Training-mode forward, mean squared error against targets (OutputSize per sample), backward. Overwrites <see cref=\"Gradients\"/> and returns the mean loss.</summary>");
-        w.Open("public float ComputeGradients(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<float> targets)");
-        if (ce) w.Line("throw new global::System.InvalidOperationException(\"This network is declared with Loss.CrossEntropy: call ComputeGradients(input, labels) with integer labels.\");");
-        else
-        {
-            w.Line("int batch = CheckBatch(input);");
-            w.Line("if (targets.Length != batch * OutputSize)");
-            w.Line("    throw new global::System.ArgumentException($\"The targets hold {targets.Length} floats but {batch} sample(s) need {batch * OutputSize}.\", \"targets\");");
-            w.Line("fixed (float* x = input, t = targets) return Train(x, null, t, batch);");
-        }
-        w.Close().Line();
-        w.Line("/// <summary>One optimisation step: <see cref=\"ComputeGradients(global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{int})\"/>, then the optimizer's update. Returns the loss.");
-        w.Line("/// A NaN or infinite loss or gradient is not applied: <see cref=\"global::Unrolled.TrainingDivergedException\"/> (see <see cref=\"global::Unrolled.NetworkTraining\"/>).</summary>");
-        w.Open("public float TrainStep(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<int> labels, global::Unrolled.Optimizer optimizer)");
-        w.Line("return global::Unrolled.NetworkTraining.TrainStep(this, input, labels, optimizer);");
-        w.Close().Line();
-        w.Line("/// <summary>One optimisation step against float targets (mean squared error). Returns the loss.");
-        w.Line("/// A NaN or infinite loss or gradient is not applied: <see cref=\"global::Unrolled.TrainingDivergedException\"/>.</summary>");
-        w.Open("public float TrainStep(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<float> targets, global::Unrolled.Optimizer optimizer)");
-        w.Line("return global::Unrolled.NetworkTraining.TrainStep(this, input, targets, optimizer);");
-        w.Close().Line();
-
-        w.Open("private static int CheckBatch(global::System.ReadOnlySpan<float> input)");
-        w.Line("if (input.Length == 0 || input.Length % InputSize != 0)");
-        w.Line($"    throw new global::System.ArgumentException($\"The input holds {{input.Length}} floats, which is not a whole, non-zero number of samples of {{InputSize}} ({net.Input}).\", \"input\");");
-        w.Line("int batch = input.Length / InputSize;");
-        foreach (LayerSpec l in bnLayers)
-        {
-            int hw = l.Input.H * l.Input.W;
-            if (hw == 1)
-                w.Line($"if (batch < 2) throw new global::System.ArgumentException({Str(l.Name + " (batch norm) needs more than one value per channel in training: use a batch of at least 2.")}, \"input\");");
-        }
-        w.Line("return batch;");
-        w.Close().Line();
-
-        // The step.
-        w.Open("private float Train(float* x, int* labels, float* targets, int batch)");
-        w.Line("int chunks = ChunkCount(batch);");
-        w.Line("EnsureTraining(batch, chunks);");
-        w.Line("_trainingSteps++;");
-        w.Open("fixed (float* p = _parameters, b = _buffers, pk = _packed)");
-        w.Line("_x = x; _p = p; _b = b; _pk = pk; _labels = labels; _targets = targets;");
-        w.Line("_batch = batch; _chunks = chunks;");
-        w.Line("for (int i = 0; i < chunks; i++) _chunkGradients[i]!.Span.Slice(0, ParameterCount).Clear();");
-        w.Line("float* stats = _stats!.Pointer;");
-        w.Line("new global::System.Span<float>(_gradients).Clear();");
-        w.Open("try");
-        foreach (Phase ph in phases)
-        {
-            switch (ph.Kind)
+            if (!ce) w.Line("throw new global::System.InvalidOperationException(\"This network is declared with Loss.MeanSquaredError: call ComputeGradients(input, targets) with float targets.\");");
+            else
             {
-                case PhaseKind.Forward:
-                    w.Line($"Run({ph.Id}); // forward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Select(i => Comment(net.Layers[i].Name)))}");
-                    break;
-                case PhaseKind.Loss:
-                    foreach (var pair in plan.Transposed.OrderBy(t => t.Key))
-                    {
-                        LayerSpec l = net.Layers[pair.Key];
-                        int off = plan.PackedOffset[pair.Key], C = l.Input.C, F = l.Output.C, KH = l.KernelH, KW = l.KernelW;
-                        w.Line($"// {Comment(l.Name)}: pack the flipped, transposed kernel [{C}, {F}, {KH}, {KW}] for its input gradient");
-                        w.Line($"for (int c = 0; c < {C}; c++) for (int f = 0; f < {F}; f++) for (int ky = 0; ky < {KH}; ky++) for (int kx = 0; kx < {KW}; kx++)");
-                        w.Line($"    _pk[{off} + ((c * {F} + f) * {KH} + ky) * {KW} + kx] = p[{l.WeightOffset} + ((f * {C} + c) * {KH} + {KH - 1} - ky) * {KW} + {KW - 1} - kx];");
-                    }
-                    w.Line($"Run({ph.Id}); // loss and its gradient at the {(backwardStart == L - 1 ? "output" : "logits")}");
-                    break;
-                case PhaseKind.Backward:
-                    w.Line($"Run({ph.Id}); // backward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Reverse().Select(i => Comment(net.Layers[i].Name)))}");
-                    break;
-                case PhaseKind.BnSums:
-                case PhaseKind.BnGradSums:
-                {
-                    LayerSpec l = net.Layers[ph.From];
-                    int C = l.Input.C, so = bnOffset[l.Index];
-                    w.Line($"global::System.Array.Clear(_chunkSums, 0, chunks * BatchNormStats);");
-                    w.Line($"Run({ph.Id}); // {Comment(l.Name)}: per-chunk {(ph.Kind == PhaseKind.BnSums ? "Σx and Σx²" : "Σdy and Σdy·x̂")}");
-                    w.Open("");
-                    w.Line($"double count = (double)batch * {l.Input.H * l.Input.W};");
-                    w.Open($"for (int c = 0; c < {C}; c++)");
-                    w.Line("double s = 0, q = 0;");
-                    w.Line($"for (int k = 0; k < chunks; k++) {{ s += _chunkSums[k * BatchNormStats + {so} + c]; q += _chunkSums[k * BatchNormStats + {so} + {C} + c]; }}");
-                    if (ph.Kind == PhaseKind.BnSums)
-                    {
-                        w.Line("double mean = s / count, variance = global::System.Math.Max(q / count - mean * mean, 0.0);");
-                        w.Line($"stats[{so} + c] = (float)mean;");
-                        w.Line($"stats[{so} + {C} + c] = (float)(1.0 / global::System.Math.Sqrt(variance + 1e-5));");
-                        w.Line($"b[{l.BufferOffset} + c] = (float)(0.9 * b[{l.BufferOffset} + c] + 0.1 * mean);");
-                        w.Line($"b[{l.BufferOffset + C} + c] = (float)(0.9 * b[{l.BufferOffset + C} + c] + 0.1 * variance * count / global::System.Math.Max(count - 1, 1));");
-                    }
-                    else
-                    {
-                        w.Line($"_gradSums[{so} + c] = (float)s;");
-                        w.Line($"_gradSums[{so} + {C} + c] = (float)q;");
-                        w.Line($"_gradients[{l.WeightOffset} + c] += (float)q; // dγ = Σ dy·x̂");
-                        w.Line($"_gradients[{l.BiasOffset} + c] += (float)s; // dβ = Σ dy");
-                    }
-                    w.Close();
-                    if (ph.Kind == PhaseKind.BnSums) w.Line($"_counters[{l.CounterIndex}]++;");
-                    w.Close();
-                    break;
-                }
-                case PhaseKind.BnApply:
-                case PhaseKind.BnGradApply:
-                    w.Line($"Run({ph.Id}); // {Comment(net.Layers[ph.From].Name)}: {(ph.Kind == PhaseKind.BnApply ? "normalise" : "input gradient")}");
-                    break;
+                w.Line("int batch = CheckBatch(input);");
+                w.Line("if (labels.Length != batch)");
+                w.Line("    throw new global::System.ArgumentException($\"There are {labels.Length} labels for {batch} sample(s).\", \"labels\");");
+                w.Line("for (int i = 0; i < labels.Length; i++)");
+                w.Line("    if ((uint)labels[i] >= OutputSize)");
+                w.Line("        throw new global::System.ArgumentOutOfRangeException(\"labels\", labels[i], $\"Label {i} is {labels[i]}, outside [0, {OutputSize}).\");");
+                w.Line("fixed (float* x = input) fixed (int* t = labels) return Train(x, t, null, batch);");
             }
         }
-        w.Close();
-        w.Open("finally");
-        w.Line("_x = _p = _b = _pk = _targets = null; _labels = null;");
-        w.Close();
-        w.Line("// Reduce the chunks' gradients in chunk order: the result depends only on the chunk count.");
-        w.Line("global::System.Span<float> grads = _gradients;");
-        w.Line("for (int i = 0; i < chunks; i++) global::System.Numerics.Tensors.TensorPrimitives.Add(grads, _chunkGradients[i]!.Span.Slice(0, ParameterCount), grads);");
-        w.Line("double loss = 0;");
-        w.Line("float* losses = _losses!.Pointer;");
-        w.Line("for (int n = 0; n < batch; n++) loss += losses[n];");
-        w.Line("return (float)(loss / batch);");
-        w.Close();
-        w.Close().Line();
+        w.Line("/// <summary>Training-mode forward, mean squared error against targets (OutputSize per sample), backward. Overwrites <see cref=\"Gradients\"/> and returns the mean loss.</summary>");
+        using (w.Member("public float ComputeGradients(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<float> targets)"))
+        {
+            if (ce) w.Line("throw new global::System.InvalidOperationException(\"This network is declared with Loss.CrossEntropy: call ComputeGradients(input, labels) with integer labels.\");");
+            else
+            {
+                w.Line("int batch = CheckBatch(input);");
+                w.Line("if (targets.Length != batch * OutputSize)");
+                w.Line("    throw new global::System.ArgumentException($\"The targets hold {targets.Length} floats but {batch} sample(s) need {batch * OutputSize}.\", \"targets\");");
+                w.Line("fixed (float* x = input, t = targets) return Train(x, null, t, batch);");
+            }
+        }
+        w.Line("/// <summary>One optimisation step: <see cref=\"ComputeGradients(global::System.ReadOnlySpan{float}, global::System.ReadOnlySpan{int})\"/>, then the optimizer's update. Returns the loss.");
+        w.Line("/// A NaN or infinite loss or gradient is not applied: <see cref=\"global::Unrolled.TrainingDivergedException\"/> (see <see cref=\"global::Unrolled.NetworkTraining\"/>).</summary>");
+        using (w.Member("public float TrainStep(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<int> labels, global::Unrolled.Optimizer optimizer)"))
+        {
+            w.Line("return global::Unrolled.NetworkTraining.TrainStep(this, input, labels, optimizer);");
+        }
+        w.Line("/// <summary>One optimisation step against float targets (mean squared error). Returns the loss.");
+        w.Line("/// A NaN or infinite loss or gradient is not applied: <see cref=\"global::Unrolled.TrainingDivergedException\"/>.</summary>");
+        using (w.Member("public float TrainStep(global::System.ReadOnlySpan<float> input, global::System.ReadOnlySpan<float> targets, global::Unrolled.Optimizer optimizer)"))
+        {
+            w.Line("return global::Unrolled.NetworkTraining.TrainStep(this, input, targets, optimizer);");
+        }
+
+        using (w.Member("private static int CheckBatch(global::System.ReadOnlySpan<float> input)"))
+        {
+            w.Line("if (input.Length == 0 || input.Length % InputSize != 0)");
+            w.Line($"    throw new global::System.ArgumentException($\"The input holds {{input.Length}} floats, which is not a whole, non-zero number of samples of {{InputSize}} ({net.Input}).\", \"input\");");
+            w.Line("int batch = input.Length / InputSize;");
+            foreach (LayerSpec l in bnLayers)
+            {
+                int hw = l.Input.H * l.Input.W;
+                if (hw == 1)
+                    w.Line($"if (batch < 2) throw new global::System.ArgumentException({Str(l.Name + " (batch norm) needs more than one value per channel in training: use a batch of at least 2.")}, \"input\");");
+            }
+            w.Line("return batch;");
+        }
+
+        // The step.
+        using (w.Member("private float Train(float* x, int* labels, float* targets, int batch)"))
+        {
+            w.Line("int chunks = ChunkCount(batch);");
+            w.Line("EnsureTraining(batch, chunks);");
+            w.Line("_trainingSteps++;");
+            using (w.Block("fixed (float* p = _parameters, b = _buffers, pk = _packed)"))
+            {
+                w.Line("_x = x; _p = p; _b = b; _pk = pk; _labels = labels; _targets = targets;");
+                w.Line("_batch = batch; _chunks = chunks;");
+                w.Line("for (int i = 0; i < chunks; i++) _chunkGradients[i]!.Span.Slice(0, ParameterCount).Clear();");
+                w.Line("float* stats = _stats!.Pointer;");
+                w.Line("new global::System.Span<float>(_gradients).Clear();");
+                using (w.Block("try"))
+                {
+                    foreach (Phase ph in phases)
+                    {
+                        switch (ph.Kind)
+                        {
+                            case PhaseKind.Forward:
+                                w.Line($"Run({ph.Id}); // forward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Select(i => Comment(net.Layers[i].Name)))}");
+                                break;
+                            case PhaseKind.Loss:
+                                foreach (var pair in plan.Transposed.OrderBy(t => t.Key))
+                                {
+                                    LayerSpec l = net.Layers[pair.Key];
+                                    int off = plan.PackedOffset[pair.Key], C = l.Input.C, F = l.Output.C, KH = l.KernelH, KW = l.KernelW;
+                                    w.Line($"// {Comment(l.Name)}: pack the flipped, transposed kernel [{C}, {F}, {KH}, {KW}] for its input gradient");
+                                    w.Line($"for (int c = 0; c < {C}; c++) for (int f = 0; f < {F}; f++) for (int ky = 0; ky < {KH}; ky++) for (int kx = 0; kx < {KW}; kx++)");
+                                    w.Line($"    _pk[{off} + ((c * {F} + f) * {KH} + ky) * {KW} + kx] = p[{l.WeightOffset} + ((f * {C} + c) * {KH} + {KH - 1} - ky) * {KW} + {KW - 1} - kx];");
+                                }
+                                w.Line($"Run({ph.Id}); // loss and its gradient at the {(backwardStart == L - 1 ? "output" : "logits")}");
+                                break;
+                            case PhaseKind.Backward:
+                                w.Line($"Run({ph.Id}); // backward {string.Join(", ", Enumerable.Range(ph.From, ph.To - ph.From).Reverse().Select(i => Comment(net.Layers[i].Name)))}");
+                                break;
+                            case PhaseKind.BnSums:
+                            case PhaseKind.BnGradSums:
+                            {
+                                LayerSpec l = net.Layers[ph.From];
+                                int C = l.Input.C, so = bnOffset[l.Index];
+                                w.Line($"global::System.Array.Clear(_chunkSums, 0, chunks * BatchNormStats);");
+                                w.Line($"Run({ph.Id}); // {Comment(l.Name)}: per-chunk {(ph.Kind == PhaseKind.BnSums ? "Σx and Σx²" : "Σdy and Σdy·x̂")}");
+                                using (w.Block(""))
+                                {
+                                    w.Line($"double count = (double)batch * {l.Input.H * l.Input.W};");
+                                    using (w.Block($"for (int c = 0; c < {C}; c++)"))
+                                    {
+                                        w.Line("double s = 0, q = 0;");
+                                        w.Line($"for (int k = 0; k < chunks; k++) {{ s += _chunkSums[k * BatchNormStats + {so} + c]; q += _chunkSums[k * BatchNormStats + {so} + {C} + c]; }}");
+                                        if (ph.Kind == PhaseKind.BnSums)
+                                        {
+                                            w.Line("double mean = s / count, variance = global::System.Math.Max(q / count - mean * mean, 0.0);");
+                                            w.Line($"stats[{so} + c] = (float)mean;");
+                                            w.Line($"stats[{so} + {C} + c] = (float)(1.0 / global::System.Math.Sqrt(variance + 1e-5));");
+                                            w.Line($"b[{l.BufferOffset} + c] = (float)(0.9 * b[{l.BufferOffset} + c] + 0.1 * mean);");
+                                            w.Line($"b[{l.BufferOffset + C} + c] = (float)(0.9 * b[{l.BufferOffset + C} + c] + 0.1 * variance * count / global::System.Math.Max(count - 1, 1));");
+                                        }
+                                        else
+                                        {
+                                            w.Line($"_gradSums[{so} + c] = (float)s;");
+                                            w.Line($"_gradSums[{so} + {C} + c] = (float)q;");
+                                            w.Line($"_gradients[{l.WeightOffset} + c] += (float)q; // dγ = Σ dy·x̂");
+                                            w.Line($"_gradients[{l.BiasOffset} + c] += (float)s; // dβ = Σ dy");
+                                        }
+                                    }
+                                    if (ph.Kind == PhaseKind.BnSums) w.Line($"_counters[{l.CounterIndex}]++;");
+                                }
+                                break;
+                            }
+                            case PhaseKind.BnApply:
+                            case PhaseKind.BnGradApply:
+                                w.Line($"Run({ph.Id}); // {Comment(net.Layers[ph.From].Name)}: {(ph.Kind == PhaseKind.BnApply ? "normalise" : "input gradient")}");
+                                break;
+                        }
+                    }
+                }
+                using (w.Block("finally"))
+                {
+                    w.Line("_x = _p = _b = _pk = _targets = null; _labels = null;");
+                }
+                w.Line("// Reduce the chunks' gradients in chunk order: the result depends only on the chunk count.");
+                w.Line("global::System.Span<float> grads = _gradients;");
+                w.Line("for (int i = 0; i < chunks; i++) global::System.Numerics.Tensors.TensorPrimitives.Add(grads, _chunkGradients[i]!.Span.Slice(0, ParameterCount), grads);");
+                w.Line("double loss = 0;");
+                w.Line("float* losses = _losses!.Pointer;");
+                w.Line("for (int n = 0; n < batch; n++) loss += losses[n];");
+                w.Line("return (float)(loss / batch);");
+            }
+        }
         w.Line($"private readonly float[] _gradSums = new float[BatchNormStats];");
         w.Line();
 
-        w.Open("private void Run(int phase)");
-        w.Line("_phase = phase;");
-        w.Line("global::Unrolled.Runtime.WorkerPool.Run(this, _chunks);");
-        w.Close().Line();
+        using (w.Member("private void Run(int phase)"))
+        {
+            w.Line("_phase = phase;");
+            w.Line("global::Unrolled.Runtime.WorkerPool.Run(this, _chunks);");
+        }
 
         // The chunk dispatcher.
-        w.Open("void global::Unrolled.Runtime.IParallelWork.Execute(int chunk)");
-        w.Line("if (_phase == 0) { InferChunk(chunk); return; }");
-        w.Line("float* ws = Workspace(chunk);");
-        w.Line("float* p = _p, b = _b, g = _chunkGradients[chunk]!.Pointer, stats = _stats!.Pointer;");
-        w.Line("(int start, int end) = ChunkRange(chunk);");
-        w.Open("switch (_phase)");
-        foreach (Phase ph in phases)
+        using (w.Member("void global::Unrolled.Runtime.IParallelWork.Execute(int chunk)"))
         {
-            w.Open($"case {ph.Id}:");
-            switch (ph.Kind)
+            w.Line("if (_phase == 0) { InferChunk(chunk); return; }");
+            w.Line("float* ws = Workspace(chunk);");
+            w.Line("float* p = _p, b = _b, g = _chunkGradients[chunk]!.Pointer, stats = _stats!.Pointer;");
+            w.Line("(int start, int end) = ChunkRange(chunk);");
+            using (w.Block("switch (_phase)"))
             {
-                case PhaseKind.Forward:
-                    for (int i = ph.From; i < ph.To; i++)
+                foreach (Phase ph in phases)
+                {
+                    using (w.Block($"case {ph.Id}:"))
                     {
-                        LayerSpec l = net.Layers[i];
-                        if (l.Kind == LayerKind.Dense)
-                            w.Line($"{Method(l)}_Forward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), end - start, p); // {Comment(l.Name)}");
-                        else if (l.Kind == LayerKind.Dropout)
+                        switch (ph.Kind)
                         {
-                            w.Open("for (int n = start; n < end; n++) // " + Comment(l.Name));
-                            w.Line($"float* mask = _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]};");
-                            w.Line($"global::Unrolled.Runtime.Rng.FillDropoutMask(mask, {l.Output.Size}, {F(l.P)}, _seed, {i}, _trainingSteps, n);");
-                            w.Line($"{Method(l)}_TrainForward(Act({I(i - 1)}, n), Act({i}, n), mask);");
-                            w.Close();
+                            case PhaseKind.Forward:
+                                for (int i = ph.From; i < ph.To; i++)
+                                {
+                                    LayerSpec l = net.Layers[i];
+                                    if (l.Kind == LayerKind.Dense)
+                                        w.Line($"{Method(l)}_Forward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), end - start, p); // {Comment(l.Name)}");
+                                    else if (l.Kind == LayerKind.Dropout)
+                                    {
+                                        using (w.Block("for (int n = start; n < end; n++) // " + Comment(l.Name)))
+                                        {
+                                            w.Line($"float* mask = _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]};");
+                                            w.Line($"global::Unrolled.Runtime.Rng.FillDropoutMask(mask, {l.Output.Size}, {F(l.P)}, _seed, {i}, _trainingSteps, n);");
+                                            w.Line($"{Method(l)}_TrainForward(Act({I(i - 1)}, n), Act({i}, n), mask);");
+                                        }
+                                    }
+                                    else
+                                        w.Line($"for (int n = start; n < end; n++) {Method(l)}_Forward(Act({I(i - 1)}, n), Act({i}, n), p, ws); // {Comment(l.Name)}");
+                                }
+                                break;
+                            case PhaseKind.Loss:
+                                EmitLossChunk(w, net, backwardStart);
+                                break;
+                            case PhaseKind.Backward:
+                                for (int i = ph.To - 1; i >= ph.From; i--)
+                                {
+                                    LayerSpec l = net.Layers[i];
+                                    string dx = i == 0 ? "null" : $"Grad({I(i - 1)}, n)";
+                                    if (i == 0 && l.Kind is not (LayerKind.Conv2D or LayerKind.Dense))
+                                        w.Line($"// {Comment(l.Name)}: no parameters and no input gradient needed");
+                                    else if (l.Kind == LayerKind.Dense)
+                                        w.Line($"{Method(l)}_Backward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({I(i - 1)}, start)")}, MaxActivation, end - start, p, g); // {Comment(l.Name)}");
+                                    else if (l.Kind == LayerKind.Dropout)
+                                        w.Line($"for (int n = start; n < end; n++) {Method(l)}_TrainBackward(Grad({i}, n), {dx}, _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]}); // {Comment(l.Name)}");
+                                    else if (l.Kind == LayerKind.Conv2D && Strategy.Choose(l) == ConvStrategy.PatchGemm)
+                                        w.Line($"{Method(l)}_Backward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({I(i - 1)}, start)")}, MaxActivation, end - start, p, g, ws); // {Comment(l.Name)}");
+                                    else if (l.Kind == LayerKind.Conv2D)
+                                    {
+                                        string packed = plan.PackedOffset.TryGetValue(i, out int po) ? $"_pk + {po}" : "null";
+                                        w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws, {packed}); // {Comment(l.Name)}");
+                                        if (WorkspacePlan.UsesVectorPartials(l)) w.Line($"{Method(l)}_ReduceWeightGradient(g, ws);");
+                                    }
+                                    else
+                                        w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {Comment(l.Name)}");
+                                }
+                                break;
+                            case PhaseKind.BnSums:
+                            {
+                                LayerSpec l = net.Layers[ph.From];
+                                w.Line("fixed (double* acc = &_chunkSums[chunk * BatchNormStats])");
+                                w.Line($"    for (int n = start; n < end; n++) {Method(l)}_Sums(Act({I(l.Index - 1)}, n), acc + {bnOffset[l.Index]});");
+                                break;
+                            }
+                            case PhaseKind.BnApply:
+                            {
+                                LayerSpec l = net.Layers[ph.From];
+                                w.Line($"for (int n = start; n < end; n++) {Method(l)}_Apply(Act({I(l.Index - 1)}, n), Act({l.Index}, n), p, stats + {bnOffset[l.Index]});");
+                                break;
+                            }
+                            case PhaseKind.BnGradSums:
+                            {
+                                LayerSpec l = net.Layers[ph.From];
+                                w.Line("fixed (double* acc = &_chunkSums[chunk * BatchNormStats])");
+                                w.Line($"    for (int n = start; n < end; n++) {Method(l)}_GradSums(Act({I(l.Index - 1)}, n), Grad({l.Index}, n), stats + {bnOffset[l.Index]}, acc + {bnOffset[l.Index]});");
+                                break;
+                            }
+                            case PhaseKind.BnGradApply:
+                            {
+                                LayerSpec l = net.Layers[ph.From];
+                                if (l.Index == 0) { w.Line("// first layer: no input gradient needed"); break; }
+                                w.Line($"fixed (float* sums = _gradSums)");
+                                w.Line($"    for (int n = start; n < end; n++) {Method(l)}_GradApply(Act({I(l.Index - 1)}, n), Grad({l.Index}, n), Grad({I(l.Index - 1)}, n), p, stats + {bnOffset[l.Index]}, sums + {bnOffset[l.Index]}, (float)_batch * {l.Input.H * l.Input.W});");
+                                break;
+                            }
                         }
-                        else
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Forward(Act({I(i - 1)}, n), Act({i}, n), p, ws); // {Comment(l.Name)}");
+                        w.Line("break;");
                     }
-                    break;
-                case PhaseKind.Loss:
-                    EmitLossChunk(w, net, backwardStart);
-                    break;
-                case PhaseKind.Backward:
-                    for (int i = ph.To - 1; i >= ph.From; i--)
-                    {
-                        LayerSpec l = net.Layers[i];
-                        string dx = i == 0 ? "null" : $"Grad({I(i - 1)}, n)";
-                        if (i == 0 && l.Kind is not (LayerKind.Conv2D or LayerKind.Dense))
-                            w.Line($"// {Comment(l.Name)}: no parameters and no input gradient needed");
-                        else if (l.Kind == LayerKind.Dense)
-                            w.Line($"{Method(l)}_Backward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({I(i - 1)}, start)")}, MaxActivation, end - start, p, g); // {Comment(l.Name)}");
-                        else if (l.Kind == LayerKind.Dropout)
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_TrainBackward(Grad({i}, n), {dx}, _masks!.Pointer + (long)n * MaskFloatsPerSample + {maskPrefix[i]}); // {Comment(l.Name)}");
-                        else if (l.Kind == LayerKind.Conv2D && Strategy.Choose(l) == ConvStrategy.PatchGemm)
-                            w.Line($"{Method(l)}_Backward(Act({I(i - 1)}, start), ActStride({I(i - 1)}), Act({i}, start), ActStride({i}), Grad({i}, start), MaxActivation, {(i == 0 ? "null" : $"Grad({I(i - 1)}, start)")}, MaxActivation, end - start, p, g, ws); // {Comment(l.Name)}");
-                        else if (l.Kind == LayerKind.Conv2D)
-                        {
-                            string packed = plan.PackedOffset.TryGetValue(i, out int po) ? $"_pk + {po}" : "null";
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws, {packed}); // {Comment(l.Name)}");
-                            if (WorkspacePlan.UsesVectorPartials(l)) w.Line($"{Method(l)}_ReduceWeightGradient(g, ws);");
-                        }
-                        else
-                            w.Line($"for (int n = start; n < end; n++) {Method(l)}_Backward(Act({I(i - 1)}, n), Act({i}, n), Grad({i}, n), {dx}, p, g, ws); // {Comment(l.Name)}");
-                    }
-                    break;
-                case PhaseKind.BnSums:
-                {
-                    LayerSpec l = net.Layers[ph.From];
-                    w.Line("fixed (double* acc = &_chunkSums[chunk * BatchNormStats])");
-                    w.Line($"    for (int n = start; n < end; n++) {Method(l)}_Sums(Act({I(l.Index - 1)}, n), acc + {bnOffset[l.Index]});");
-                    break;
-                }
-                case PhaseKind.BnApply:
-                {
-                    LayerSpec l = net.Layers[ph.From];
-                    w.Line($"for (int n = start; n < end; n++) {Method(l)}_Apply(Act({I(l.Index - 1)}, n), Act({l.Index}, n), p, stats + {bnOffset[l.Index]});");
-                    break;
-                }
-                case PhaseKind.BnGradSums:
-                {
-                    LayerSpec l = net.Layers[ph.From];
-                    w.Line("fixed (double* acc = &_chunkSums[chunk * BatchNormStats])");
-                    w.Line($"    for (int n = start; n < end; n++) {Method(l)}_GradSums(Act({I(l.Index - 1)}, n), Grad({l.Index}, n), stats + {bnOffset[l.Index]}, acc + {bnOffset[l.Index]});");
-                    break;
-                }
-                case PhaseKind.BnGradApply:
-                {
-                    LayerSpec l = net.Layers[ph.From];
-                    if (l.Index == 0) { w.Line("// first layer: no input gradient needed"); break; }
-                    w.Line($"fixed (float* sums = _gradSums)");
-                    w.Line($"    for (int n = start; n < end; n++) {Method(l)}_GradApply(Act({I(l.Index - 1)}, n), Grad({l.Index}, n), Grad({I(l.Index - 1)}, n), p, stats + {bnOffset[l.Index]}, sums + {bnOffset[l.Index]}, (float)_batch * {l.Input.H * l.Input.W});");
-                    break;
                 }
             }
-            w.Line("break;");
-            w.Close();
         }
-        w.Close();
-        w.Close().Line();
     }
 
     private static void EmitLossChunk(CodeWriter w, NetworkSpec net, int backwardStart)
@@ -640,35 +673,36 @@ internal static partial class Emitter
         int O = net.Output.Size;
         w.Line("float* losses = _losses!.Pointer;");
         w.Line("float invBatch = 1f / _batch;");
-        w.Open("for (int n = start; n < end; n++)");
-        if (net.LossKind == 0)
+        using (w.Block("for (int n = start; n < end; n++)"))
         {
-            // Cross-entropy on logits: the output, or the input of a final Softmax.
-            string logits = backwardStart == L - 1 ? $"Act({L - 1}, n)" : $"Act({I(L - 2)}, n)";
-            string grad = backwardStart >= 0 ? $"Grad({backwardStart}, n)" : "null";
-            w.Line($"float* z = {logits};");
-            w.Line($"float* dz = {grad};");
-            w.Line("int label = _labels[n];");
-            w.Line("float m = z[0];");
-            w.Line($"for (int j = 1; j < {O}; j++) if (z[j] > m) m = z[j];");
-            w.Line("double sum = 0;");
-            w.Line($"for (int j = 0; j < {O}; j++) sum += global::System.Math.Exp(z[j] - m);");
-            w.Line("double logSum = m + global::System.Math.Log(sum);");
-            w.Line("losses[n] = (float)(logSum - z[label]);");
-            w.Line("if (dz != null)");
-            w.Line($"    for (int j = 0; j < {O}; j++) dz[j] = ((float)global::System.Math.Exp(z[j] - logSum) - (j == label ? 1f : 0f)) * invBatch;");
+            if (net.LossKind == 0)
+            {
+                // Cross-entropy on logits: the output, or the input of a final Softmax.
+                string logits = backwardStart == L - 1 ? $"Act({L - 1}, n)" : $"Act({I(L - 2)}, n)";
+                string grad = backwardStart >= 0 ? $"Grad({backwardStart}, n)" : "null";
+                w.Line($"float* z = {logits};");
+                w.Line($"float* dz = {grad};");
+                w.Line("int label = _labels[n];");
+                w.Line("float m = z[0];");
+                w.Line($"for (int j = 1; j < {O}; j++) if (z[j] > m) m = z[j];");
+                w.Line("double sum = 0;");
+                w.Line($"for (int j = 0; j < {O}; j++) sum += global::System.Math.Exp(z[j] - m);");
+                w.Line("double logSum = m + global::System.Math.Log(sum);");
+                w.Line("losses[n] = (float)(logSum - z[label]);");
+                w.Line("if (dz != null)");
+                w.Line($"    for (int j = 0; j < {O}; j++) dz[j] = ((float)global::System.Math.Exp(z[j] - logSum) - (j == label ? 1f : 0f)) * invBatch;");
+            }
+            else
+            {
+                w.Line($"float* y = Act({L - 1}, n);");
+                w.Line($"float* t = _targets + (long)n * {O};");
+                w.Line($"float* dy = Grad({L - 1}, n);");
+                w.Line("double sum = 0;");
+                w.Line($"float scale = 2f / ((float)_batch * {O});");
+                w.Line($"for (int j = 0; j < {O}; j++) {{ float d = y[j] - t[j]; sum += (double)d * d; dy[j] = d * scale; }}");
+                w.Line($"losses[n] = (float)(sum / {O});");
+            }
         }
-        else
-        {
-            w.Line($"float* y = Act({L - 1}, n);");
-            w.Line($"float* t = _targets + (long)n * {O};");
-            w.Line($"float* dy = Grad({L - 1}, n);");
-            w.Line("double sum = 0;");
-            w.Line($"float scale = 2f / ((float)_batch * {O});");
-            w.Line($"for (int j = 0; j < {O}; j++) {{ float d = y[j] - t[j]; sum += (double)d * d; dy[j] = d * scale; }}");
-            w.Line($"losses[n] = (float)(sum / {O});");
-        }
-        w.Close();
     }
 
     /// <summary>The Keras-style table: per layer name, kind, output shape, parameters, multiply-adds and receptive field.</summary>

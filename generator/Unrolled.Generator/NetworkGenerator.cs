@@ -101,12 +101,14 @@ public sealed class NetworkGenerator : IIncrementalGenerator
         w.Line("#nullable enable");
         if (net.Namespace is not null) w.Line($"namespace {string.Join(".", net.Namespace.Split('.').Select(GeneratedNames.Identifier))};").Line();
         string name = GeneratedNames.Identifier(net.ClassName);
-        w.Open($"partial class {name}");
-        w.Line("/// <summary>Warns once per process that the kernels were compiled without optimization (see UNR0018).</summary>");
-        w.Open($"static {name}()");
-        w.Line($"global::Unrolled.Runtime.DebugBuildWarning.Report({CodeWriter.Str(net.ClassName)});");
-        w.Close();
-        w.Close();
+        using (w.Block($"partial class {name}"))
+        {
+            w.Line("/// <summary>Warns once per process that the kernels were compiled without optimization (see UNR0018).</summary>");
+            using (w.Block($"static {name}()"))
+            {
+                w.Line($"global::Unrolled.Runtime.DebugBuildWarning.Report({CodeWriter.Str(net.ClassName)});");
+            }
+        }
         return w.ToString();
     }
 }
