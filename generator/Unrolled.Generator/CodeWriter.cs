@@ -29,10 +29,10 @@ internal sealed class CodeWriter
 
     /// <summary>As <see cref="Block"/>, for a member (method, constructor, property): the closing brace is followed by a
     /// blank line, which separates it from the next member.</summary>
-    public Scope Member(string header)
+    public Scope Member(string header, string suffix = "")
     {
         Open(header);
-        return new Scope(this, "", blankLineAfter: true);
+        return new Scope(this, suffix, blankLineAfter: true);
     }
 
     /// <summary>The braces of one <see cref="Block"/> or <see cref="Member"/>; <see cref="Dispose"/> closes them.</summary>

@@ -51,20 +51,18 @@ internal static partial class Emitter
                 w.Line($"bool inside = ix0 >= 0 && ix0 + {KW} <= {W};");
                 w.Line($"float* r = A + q * {PP};");
                 using (w.Block($"for (int c = 0; c < {C}; c++)"))
+                using (w.Block($"for (int ky = 0; ky < {KH}; ky++)"))
                 {
-                    using (w.Block($"for (int ky = 0; ky < {KH}; ky++)"))
+                    w.Line($"float* dst = r + c * {KK} + ky * {KW};");
+                    w.Line("int iy = iy0 + ky;");
+                    using (w.Block($"if ((uint)iy >= {H}u)"))
                     {
-                        w.Line($"float* dst = r + c * {KK} + ky * {KW};");
-                        w.Line("int iy = iy0 + ky;");
-                        using (w.Block($"if ((uint)iy >= {H}u)"))
-                        {
-                            w.Line($"for (int kx = 0; kx < {KW}; kx++) dst[kx] = 0f;");
-                            w.Line("continue;");
-                        }
-                        w.Line($"float* src = x + (c * {H} + iy) * {W} + ix0;");
-                        w.Line($"if (inside) for (int kx = 0; kx < {KW}; kx++) dst[kx] = src[kx];");
-                        w.Line($"else for (int kx = 0; kx < {KW}; kx++) dst[kx] = (uint)(ix0 + kx) < {W}u ? src[kx] : 0f;");
+                        w.Line($"for (int kx = 0; kx < {KW}; kx++) dst[kx] = 0f;");
+                        w.Line("continue;");
                     }
+                    w.Line($"float* src = x + (c * {H} + iy) * {W} + ix0;");
+                    w.Line($"if (inside) for (int kx = 0; kx < {KW}; kx++) dst[kx] = src[kx];");
+                    w.Line($"else for (int kx = 0; kx < {KW}; kx++) dst[kx] = (uint)(ix0 + kx) < {W}u ? src[kx] : 0f;");
                 }
             }
         }
@@ -114,15 +112,13 @@ internal static partial class Emitter
                             w.Line($"int iy0 = q / {Wo} * {S} - {l.PadTop}, ix0 = q % {Wo} * {S} - {l.PadLeft};");
                             w.Line($"float* r = D + (a * {P} + q) * {PP};");
                             using (w.Block($"for (int c = 0; c < {C}; c++)"))
+                            using (w.Block($"for (int ky = 0; ky < {KH}; ky++)"))
                             {
-                                using (w.Block($"for (int ky = 0; ky < {KH}; ky++)"))
-                                {
-                                    w.Line("int iy = iy0 + ky;");
-                                    w.Line($"if ((uint)iy >= {H}u) continue;");
-                                    w.Line($"float* src = r + c * {KK} + ky * {KW};");
-                                    w.Line($"float* dst = xa + (c * {H} + iy) * {W} + ix0;");
-                                    w.Line($"for (int kx = 0; kx < {KW}; kx++) if ((uint)(ix0 + kx) < {W}u) dst[kx] += src[kx];");
-                                }
+                                w.Line("int iy = iy0 + ky;");
+                                w.Line($"if ((uint)iy >= {H}u) continue;");
+                                w.Line($"float* src = r + c * {KK} + ky * {KW};");
+                                w.Line($"float* dst = xa + (c * {H} + iy) * {W} + ix0;");
+                                w.Line($"for (int kx = 0; kx < {KW}; kx++) if ((uint)(ix0 + kx) < {W}u) dst[kx] += src[kx];");
                             }
                         }
                     }
@@ -145,20 +141,18 @@ internal static partial class Emitter
         using (w.Member($"private static void {m}_Pad(float* x, float* P)"))
         {
             using (w.Block($"for (int c = 0; c < {C}; c++)"))
+            using (w.Block($"for (int iy = 0; iy < {H}; iy++)"))
             {
-                using (w.Block($"for (int iy = 0; iy < {H}; iy++)"))
+                w.Line($"float* src = x + (c * {H} + iy) * {W};");
+                w.Line($"float* row = P + c * {g.Plane} + (iy + {l.PadTop}) * {g.PitchP};");
+                if (S == 1)
+                    w.CopyFloats($"row + {l.PadLeft}", "src", W);
+                else
                 {
-                    w.Line($"float* src = x + (c * {H} + iy) * {W};");
-                    w.Line($"float* row = P + c * {g.Plane} + (iy + {l.PadTop}) * {g.PitchP};");
-                    if (S == 1)
-                        w.CopyFloats($"row + {l.PadLeft}", "src", W);
-                    else
+                    using (w.Block($"for (int ix = 0; ix < {W}; ix++)"))
                     {
-                        using (w.Block($"for (int ix = 0; ix < {W}; ix++)"))
-                        {
-                            w.Line($"int col = ix + {l.PadLeft};");
-                            w.Line($"row[(col % {S}) * {g.Phase} + col / {S}] = src[ix];");
-                        }
+                        w.Line($"int col = ix + {l.PadLeft};");
+                        w.Line($"row[(col % {S}) * {g.Phase} + col / {S}] = src[ix];");
                     }
                 }
             }
@@ -347,20 +341,18 @@ internal static partial class Emitter
                 EmitPathSwitch(w, v => EmitConvInputGrad(w, l, g, v));
                 w.Line("// Back from the padded phase layout to the public layout.");
                 using (w.Block($"for (int c = 0; c < {C}; c++)"))
+                using (w.Block($"for (int iy = 0; iy < {H}; iy++)"))
                 {
-                    using (w.Block($"for (int iy = 0; iy < {H}; iy++)"))
+                    w.Line($"float* dst = dx + (c * {H} + iy) * {W};");
+                    w.Line($"float* row = D + c * {g.Plane} + (iy + {l.PadTop}) * {g.PitchP};");
+                    if (S == 1)
+                        w.CopyFloats("dst", $"row + {l.PadLeft}", W);
+                    else
                     {
-                        w.Line($"float* dst = dx + (c * {H} + iy) * {W};");
-                        w.Line($"float* row = D + c * {g.Plane} + (iy + {l.PadTop}) * {g.PitchP};");
-                        if (S == 1)
-                            w.CopyFloats("dst", $"row + {l.PadLeft}", W);
-                        else
+                        using (w.Block($"for (int ix = 0; ix < {W}; ix++)"))
                         {
-                            using (w.Block($"for (int ix = 0; ix < {W}; ix++)"))
-                            {
-                                w.Line($"int col = ix + {l.PadLeft};");
-                                w.Line($"dst[ix] = row[(col % {S}) * {g.Phase} + col / {S}];");
-                            }
+                            w.Line($"int col = ix + {l.PadLeft};");
+                            w.Line($"dst[ix] = row[(col % {S}) * {g.Phase} + col / {S}];");
                         }
                     }
                 }
@@ -571,55 +563,53 @@ internal static partial class Emitter
         void Tile(int nf, string f0)
         {
             using (w.Block($"for (int c = 0; c < {C}; c++)"))
+            using (w.Block($"for (int ky = 0; ky < {KH}; ky++)"))
             {
-                using (w.Block($"for (int ky = 0; ky < {KH}; ky++)"))
+                w.Line($"float* pr = P + c * {g.Plane} + ky * {g.PitchP};");
+                // Kernel columns in blocks of kc: unrolled when the kernel is narrow, a loop of blocks otherwise.
+                var blocks = new System.Collections.Generic.List<(int Count, string K0)>();
+                int fullBlocks = KW / kc;
+                if (fullBlocks <= 2)
+                    for (int b = 0; b < fullBlocks; b++) blocks.Add((kc, (b * kc).ToString()));
+                else
+                    blocks.Add((kc, "k0"));
+                if (KW % kc > 0) blocks.Add((KW % kc, (fullBlocks * kc).ToString()));
+                foreach (var (n, k0) in blocks)
                 {
-                    w.Line($"float* pr = P + c * {g.Plane} + ky * {g.PitchP};");
-                    // Kernel columns in blocks of kc: unrolled when the kernel is narrow, a loop of blocks otherwise.
-                    var blocks = new System.Collections.Generic.List<(int Count, string K0)>();
-                    int fullBlocks = KW / kc;
-                    if (fullBlocks <= 2)
-                        for (int b = 0; b < fullBlocks; b++) blocks.Add((kc, (b * kc).ToString()));
-                    else
-                        blocks.Add((kc, "k0"));
-                    if (KW % kc > 0) blocks.Add((KW % kc, (fullBlocks * kc).ToString()));
-                    foreach (var (n, k0) in blocks)
+                    string Kx(int k) => k0 == "k0" ? $"(k0 + {k})" : (int.Parse(k0) + k).ToString();
+                    string Offset(int k) => k0 == "k0"
+                        ? (S == 1 ? $"k0 + {k}" : $"((k0 + {k}) % {S}) * {g.Phase} + (k0 + {k}) / {S}")
+                        : (((int.Parse(k0) + k) % S) * g.Phase + (int.Parse(k0) + k) / S).ToString();
+                    using (w.Block(k0 == "k0" ? $"for (int k0 = 0; k0 < {fullBlocks * kc}; k0 += {kc})" : ""))
                     {
-                        string Kx(int k) => k0 == "k0" ? $"(k0 + {k})" : (int.Parse(k0) + k).ToString();
-                        string Offset(int k) => k0 == "k0"
-                            ? (S == 1 ? $"k0 + {k}" : $"((k0 + {k}) % {S}) * {g.Phase} + (k0 + {k}) / {S}")
-                            : (((int.Parse(k0) + k) % S) * g.Phase + (int.Parse(k0) + k) / S).ToString();
-                        using (w.Block(k0 == "k0" ? $"for (int k0 = 0; k0 < {fullBlocks * kc}; k0 += {kc})" : ""))
+                        for (int f = 0; f < nf; f++)
+                            for (int k = 0; k < n; k++) w.Line($"{v.T} s{f}_{k} = {v.T}.Zero;");
+                        using (w.Block($"for (int oy = 0; oy < {Ho}; oy++)"))
                         {
-                            for (int f = 0; f < nf; f++)
-                                for (int k = 0; k < n; k++) w.Line($"{v.T} s{f}_{k} = {v.T}.Zero;");
-                            using (w.Block($"for (int oy = 0; oy < {Ho}; oy++)"))
+                            w.Line($"float* gr = G + {f0} * {Ho * g.PitchO} + oy * {g.PitchO};");
+                            w.Line($"float* prow = pr + oy * {S * g.PitchP};");
+                            using (w.Block($"for (int col = 0; col < {g.PitchO}; col += {v.Lanes})"))
                             {
-                                w.Line($"float* gr = G + {f0} * {Ho * g.PitchO} + oy * {g.PitchO};");
-                                w.Line($"float* prow = pr + oy * {S * g.PitchP};");
-                                using (w.Block($"for (int col = 0; col < {g.PitchO}; col += {v.Lanes})"))
-                                {
-                                    for (int f = 0; f < nf; f++) w.Line($"{v.T} g{f} = {v.Vec}.Load(gr + {f * Ho * g.PitchO} + col);");
-                                    for (int k = 0; k < n; k++)
-                                    {
-                                        w.Line($"{v.T} x{k} = {v.Vec}.Load(prow + {Offset(k)} + col);");
-                                        for (int f = 0; f < nf; f++) w.Line($"s{f}_{k} = {v.Fma($"g{f}", $"x{k}", $"s{f}_{k}")};");
-                                    }
-                                }
-                            }
-                            for (int f = 0; f < nf; f++)
+                                for (int f = 0; f < nf; f++) w.Line($"{v.T} g{f} = {v.Vec}.Load(gr + {f * Ho * g.PitchO} + col);");
                                 for (int k = 0; k < n; k++)
                                 {
-                                    string tap = $"(({f0} + {f}) * {C} + c) * {KH * KW} + ky * {KW} + {Kx(k)}";
-                                    if (partials)
-                                    {
-                                        w.Line($"float* vp{f}_{k} = vp + ({tap}) * {v.Lanes};");
-                                        w.Line(v.Store($"{v.Vec}.Load(vp{f}_{k}) + s{f}_{k}", $"vp{f}_{k}"));
-                                    }
-                                    else
-                                        w.Line($"gw[{tap}] += {v.Vec}.Sum(s{f}_{k});");
+                                    w.Line($"{v.T} x{k} = {v.Vec}.Load(prow + {Offset(k)} + col);");
+                                    for (int f = 0; f < nf; f++) w.Line($"s{f}_{k} = {v.Fma($"g{f}", $"x{k}", $"s{f}_{k}")};");
                                 }
+                            }
                         }
+                        for (int f = 0; f < nf; f++)
+                            for (int k = 0; k < n; k++)
+                            {
+                                string tap = $"(({f0} + {f}) * {C} + c) * {KH * KW} + ky * {KW} + {Kx(k)}";
+                                if (partials)
+                                {
+                                    w.Line($"float* vp{f}_{k} = vp + ({tap}) * {v.Lanes};");
+                                    w.Line(v.Store($"{v.Vec}.Load(vp{f}_{k}) + s{f}_{k}", $"vp{f}_{k}"));
+                                }
+                                else
+                                    w.Line($"gw[{tap}] += {v.Vec}.Sum(s{f}_{k});");
+                            }
                     }
                 }
             }
@@ -653,34 +643,32 @@ internal static partial class Emitter
         void Block(string c0, int n)
         {
             using (w.Block($"for (int ky = 0; ky < {KH}; ky++)"))
+            using (w.Block($"for (int kx = 0; kx < {KW}; kx++)"))
             {
-                using (w.Block($"for (int kx = 0; kx < {KW}; kx++)"))
+                w.Line($"float* wk = wt + {c0} * {KK} + ky * {KW} + kx;");
+                w.Line(S == 1 ? $"float* drow = D + {c0} * {g.Plane} + ky * {g.PitchP} + kx;"
+                              : $"float* drow = D + {c0} * {g.Plane} + (kx % {S}) * {g.Phase} + ky * {g.PitchP} + kx / {S};");
+                using (w.Block($"for (int oy = 0; oy < {Ho}; oy++)"))
                 {
-                    w.Line($"float* wk = wt + {c0} * {KK} + ky * {KW} + kx;");
-                    w.Line(S == 1 ? $"float* drow = D + {c0} * {g.Plane} + ky * {g.PitchP} + kx;"
-                                  : $"float* drow = D + {c0} * {g.Plane} + (kx % {S}) * {g.Phase} + ky * {g.PitchP} + kx / {S};");
-                    using (w.Block($"for (int oy = 0; oy < {Ho}; oy++)"))
+                    w.Line($"float* d = drow + oy * {S * g.PitchP};");
+                    w.Line($"float* gr = G + oy * {g.PitchO};");
+                    using (w.Block($"for (int col = 0; col < {g.PitchO}; col += {cv * v.Lanes})"))
                     {
-                        w.Line($"float* d = drow + oy * {S * g.PitchP};");
-                        w.Line($"float* gr = G + oy * {g.PitchO};");
-                        using (w.Block($"for (int col = 0; col < {g.PitchO}; col += {cv * v.Lanes})"))
+                        for (int c = 0; c < n; c++)
+                            for (int k = 0; k < cv; k++) w.Line($"{v.T} s{c}_{k} = {v.Vec}.Load(d + {c * g.Plane} + col + {k * v.Lanes});");
+                        using (w.Block($"for (int f = 0; f < {F}; f++)"))
                         {
+                            w.Line($"float* gf = gr + f * {Ho * g.PitchO} + col;");
+                            w.Line($"float* wf = wk + f * {CKK};");
+                            for (int k = 0; k < cv; k++) w.Line($"{v.T} g{k} = {v.Vec}.Load(gf + {k * v.Lanes});");
                             for (int c = 0; c < n; c++)
-                                for (int k = 0; k < cv; k++) w.Line($"{v.T} s{c}_{k} = {v.Vec}.Load(d + {c * g.Plane} + col + {k * v.Lanes});");
-                            using (w.Block($"for (int f = 0; f < {F}; f++)"))
                             {
-                                w.Line($"float* gf = gr + f * {Ho * g.PitchO} + col;");
-                                w.Line($"float* wf = wk + f * {CKK};");
-                                for (int k = 0; k < cv; k++) w.Line($"{v.T} g{k} = {v.Vec}.Load(gf + {k * v.Lanes});");
-                                for (int c = 0; c < n; c++)
-                                {
-                                    w.Line($"{v.T} w{c} = {v.Vec}.Create(wf[{c * KK}]);");
-                                    for (int k = 0; k < cv; k++) w.Line($"s{c}_{k} = {v.Fma($"w{c}", $"g{k}", $"s{c}_{k}")};");
-                                }
+                                w.Line($"{v.T} w{c} = {v.Vec}.Create(wf[{c * KK}]);");
+                                for (int k = 0; k < cv; k++) w.Line($"s{c}_{k} = {v.Fma($"w{c}", $"g{k}", $"s{c}_{k}")};");
                             }
-                            for (int c = 0; c < n; c++)
-                                for (int k = 0; k < cv; k++) w.Line(v.Store($"s{c}_{k}", $"d + {c * g.Plane} + col + {k * v.Lanes}"));
                         }
+                        for (int c = 0; c < n; c++)
+                            for (int k = 0; k < cv; k++) w.Line(v.Store($"s{c}_{k}", $"d + {c * g.Plane} + col + {k * v.Lanes}"));
                     }
                 }
             }

@@ -104,19 +104,17 @@ internal static partial class Emitter
                     w.Line($"float* dxc = dx + c * {H * W};");
                     w.Line($"float* dyc = dy + c * {Ho * Wo};");
                     using (w.Block($"for (int oy = 0; oy < {Ho}; oy++)"))
+                    using (w.Block($"for (int ox = 0; ox < {Wo}; ox++)"))
                     {
-                        using (w.Block($"for (int ox = 0; ox < {Wo}; ox++)"))
+                        Window();
+                        w.Line($"float d = dyc[oy * {Wo} + ox];");
+                        w.Line("int at = y0 * " + W + " + x0;");
+                        w.Line("float best = float.NegativeInfinity;");
+                        using (w.Block("for (int iy = y0; iy < y1; iy++)"))
                         {
-                            Window();
-                            w.Line($"float d = dyc[oy * {Wo} + ox];");
-                            w.Line("int at = y0 * " + W + " + x0;");
-                            w.Line("float best = float.NegativeInfinity;");
-                            using (w.Block("for (int iy = y0; iy < y1; iy++)"))
-                            {
-                                w.Line($"for (int ix = x0; ix < x1; ix++) if (xc[iy * {W} + ix] > best) {{ best = xc[iy * {W} + ix]; at = iy * {W} + ix; }}");
-                            }
-                            w.Line("dxc[at] += d;");
+                            w.Line($"for (int ix = x0; ix < x1; ix++) if (xc[iy * {W} + ix] > best) {{ best = xc[iy * {W} + ix]; at = iy * {W} + ix; }}");
                         }
+                        w.Line("dxc[at] += d;");
                     }
                 }
             }
@@ -150,14 +148,12 @@ internal static partial class Emitter
                 int half = v.Lanes / 2;
                 if (Wo < half) continue;
                 using (w.Block($"if (v{v.Suffix})"))
+                using (w.Block($"for (; ox + {half} <= {Wo}; ox += {half})"))
                 {
-                    using (w.Block($"for (; ox + {half} <= {Wo}; ox += {half})"))
-                    {
-                        w.Line($"{v.T} a = {Op(v, $"{v.Vec}.Load(r0 + 2 * ox)", $"{v.Vec}.Load(r1 + 2 * ox)")};");
-                        w.Line($"{v.T} e = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 0)}));");
-                        w.Line($"{v.T} d = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 1)}));");
-                        w.Line($"{v.Half}.Store({v.Vec}.GetLower({Op(v, "e", "d")}{scale}), o + ox);");
-                    }
+                    w.Line($"{v.T} a = {Op(v, $"{v.Vec}.Load(r0 + 2 * ox)", $"{v.Vec}.Load(r1 + 2 * ox)")};");
+                    w.Line($"{v.T} e = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 0)}));");
+                    w.Line($"{v.T} d = {v.Vec}.Shuffle(a, {v.Vec}.Create({PairLanes(v, 1)}));");
+                    w.Line($"{v.Half}.Store({v.Vec}.GetLower({Op(v, "e", "d")}{scale}), o + ox);");
                 }
             }
             w.Line($"for (; ox < {Wo}; ox++) o[ox] = {Scalar(Scalar("r0[2 * ox]", "r0[2 * ox + 1]"), Scalar("r1[2 * ox]", "r1[2 * ox + 1]"))}{scale};");

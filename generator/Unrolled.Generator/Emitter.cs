@@ -99,33 +99,32 @@ internal static partial class Emitter
         w.Line();
 
         // Tensors.
-        w.Line("private static readonly global::Unrolled.TensorInfo[] s_tensors =");
-        w.Line("{");
-        foreach (LayerSpec l in net.Layers)
+        using (w.Member("private static readonly global::Unrolled.TensorInfo[] s_tensors =", ";"))
         {
-            void T(string suffix, string shape, string kind, int offset, int length)
-                => w.Line($"    new global::Unrolled.TensorInfo({Str(l.Name + "." + suffix)}, new int[] {{ {shape} }}, global::Unrolled.TensorKind.{kind}, {offset}, {length}),");
-            switch (l.Kind)
+            foreach (LayerSpec l in net.Layers)
             {
-                case LayerKind.Conv2D:
-                    T("weight", $"{l.Output.C}, {l.Input.C}, {l.KernelH}, {l.KernelW}", "Parameter", l.WeightOffset, l.WeightCount);
-                    if (l.HasBias) T("bias", $"{l.Output.C}", "Parameter", l.BiasOffset, l.BiasCount);
-                    break;
-                case LayerKind.Dense:
-                    T("weight", $"{l.Output.C}, {l.Input.Size}", "Parameter", l.WeightOffset, l.WeightCount);
-                    if (l.HasBias) T("bias", $"{l.Output.C}", "Parameter", l.BiasOffset, l.BiasCount);
-                    break;
-                case LayerKind.BatchNorm:
-                    T("weight", $"{l.Input.C}", "Parameter", l.WeightOffset, l.Input.C);
-                    T("bias", $"{l.Input.C}", "Parameter", l.BiasOffset, l.Input.C);
-                    T("running_mean", $"{l.Input.C}", "Buffer", l.BufferOffset, l.Input.C);
-                    T("running_var", $"{l.Input.C}", "Buffer", l.BufferOffset + l.Input.C, l.Input.C);
-                    w.Line($"    new global::Unrolled.TensorInfo({Str(l.Name + ".num_batches_tracked")}, global::System.Array.Empty<int>(), global::Unrolled.TensorKind.Counter, {l.CounterIndex}, 1),");
-                    break;
+                void T(string suffix, string shape, string kind, int offset, int length)
+                    => w.Line($"new global::Unrolled.TensorInfo({Str(l.Name + "." + suffix)}, new int[] {{ {shape} }}, global::Unrolled.TensorKind.{kind}, {offset}, {length}),");
+                switch (l.Kind)
+                {
+                    case LayerKind.Conv2D:
+                        T("weight", $"{l.Output.C}, {l.Input.C}, {l.KernelH}, {l.KernelW}", "Parameter", l.WeightOffset, l.WeightCount);
+                        if (l.HasBias) T("bias", $"{l.Output.C}", "Parameter", l.BiasOffset, l.BiasCount);
+                        break;
+                    case LayerKind.Dense:
+                        T("weight", $"{l.Output.C}, {l.Input.Size}", "Parameter", l.WeightOffset, l.WeightCount);
+                        if (l.HasBias) T("bias", $"{l.Output.C}", "Parameter", l.BiasOffset, l.BiasCount);
+                        break;
+                    case LayerKind.BatchNorm:
+                        T("weight", $"{l.Input.C}", "Parameter", l.WeightOffset, l.Input.C);
+                        T("bias", $"{l.Input.C}", "Parameter", l.BiasOffset, l.Input.C);
+                        T("running_mean", $"{l.Input.C}", "Buffer", l.BufferOffset, l.Input.C);
+                        T("running_var", $"{l.Input.C}", "Buffer", l.BufferOffset + l.Input.C, l.Input.C);
+                        w.Line($"new global::Unrolled.TensorInfo({Str(l.Name + ".num_batches_tracked")}, global::System.Array.Empty<int>(), global::Unrolled.TensorKind.Counter, {l.CounterIndex}, 1),");
+                        break;
+                }
             }
         }
-        w.Line("};");
-        w.Line();
 
         // Constructor: PyTorch's default initialisation, deterministic in the seed.
         w.Line("/// <summary>Creates the network with PyTorch's default initialisation (uniform in ±1/√fan_in), the same for the same seed on every machine.</summary>");
