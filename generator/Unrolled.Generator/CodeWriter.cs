@@ -18,14 +18,16 @@ internal sealed class CodeWriter
 
     /// <summary>
     /// Writes <paramref name="header"/> and an opening brace, and indents; disposing the result closes the brace,
-    /// followed by <paramref name="suffix"/> (";" or ")", say): <c>using (w.Block("for (...)")) { ... }</c>. An empty
-    /// header writes an empty line before the brace (a bare block that scopes its locals).
+    /// followed by <paramref name="suffix"/> (";" or ")", say): <c>using (w.Block("for (...)")) { ... }</c>.
     /// </summary>
     public Scope Block(string header, string suffix = "")
     {
         Open(header);
         return new Scope(this, suffix, blankLineAfter: false);
     }
+
+    /// <summary>A bare block, <c>{ ... }</c>, that scopes the locals it declares (an empty line, then the brace).</summary>
+    public Scope Braces() => Block("");
 
     /// <summary>As <see cref="Block"/>, for a member (method, constructor, property): the closing brace is followed by a
     /// blank line, which separates it from the next member.</summary>

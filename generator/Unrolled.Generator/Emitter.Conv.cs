@@ -580,7 +580,7 @@ internal static partial class Emitter
                     string Offset(int k) => k0 == "k0"
                         ? (S == 1 ? $"k0 + {k}" : $"((k0 + {k}) % {S}) * {g.Phase} + (k0 + {k}) / {S}")
                         : (((int.Parse(k0) + k) % S) * g.Phase + (int.Parse(k0) + k) / S).ToString();
-                    using (w.Block(k0 == "k0" ? $"for (int k0 = 0; k0 < {fullBlocks * kc}; k0 += {kc})" : ""))
+                    using (k0 == "k0" ? w.Block($"for (int k0 = 0; k0 < {fullBlocks * kc}; k0 += {kc})") : w.Braces())
                     {
                         for (int f = 0; f < nf; f++)
                             for (int k = 0; k < n; k++) w.Line($"{v.T} s{f}_{k} = {v.T}.Zero;");

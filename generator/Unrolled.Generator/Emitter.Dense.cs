@@ -50,7 +50,7 @@ internal static partial class Emitter
                 w.Line($"// {nt} samples × {ut} units in registers, one vector of {v.Lanes} inputs at a time; {In - vecEnd} input(s) in the scalar tail");
                 void Tile(int ns, int us, string u0)
                 {
-                    using (w.Block(""))
+                    using (w.Braces())
                     {
                         for (int a = 0; a < ns; a++)
                             for (int j = 0; j < us; j++) w.Line($"{v.T} s{a}_{j} = {v.T}.Zero;");
@@ -157,7 +157,7 @@ internal static partial class Emitter
                 w.Line($"// weight gradient: {ut} units × {iv} vectors of inputs in registers, summed over the samples");
                 void WeightTile(int us, string u0, int vectors, string i0)
                 {
-                    using (w.Block(""))
+                    using (w.Braces())
                     {
                         for (int j = 0; j < us; j++)
                             for (int k = 0; k < vectors; k++) w.Line($"{v.T} s{j}_{k} = {v.T}.Zero;");
@@ -205,7 +205,7 @@ internal static partial class Emitter
                     w.Line($"// input gradient: {nt} samples × {iv} vectors of inputs in registers, summed over the {U} units");
                     void InputTile(int ns, int vectors, string i0)
                     {
-                        using (w.Block(""))
+                        using (w.Braces())
                         {
                             for (int a = 0; a < ns; a++)
                                 for (int k = 0; k < vectors; k++) w.Line($"{v.T} s{a}_{k} = {v.T}.Zero;");

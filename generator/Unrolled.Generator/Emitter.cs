@@ -514,7 +514,7 @@ internal static partial class Emitter
                                 int C = l.Input.C, so = bnOffset[l.Index];
                                 w.Line($"global::System.Array.Clear(_chunkSums, 0, chunks * BatchNormStats);");
                                 w.Line($"Run({ph.Id}); // {Comment(l.Name)}: per-chunk {(ph.Kind == PhaseKind.BnSums ? "Σx and Σx²" : "Σdy and Σdy·x̂")}");
-                                using (w.Block(""))
+                                using (w.Braces())
                                 {
                                     w.Line($"double count = (double)batch * {l.Input.H * l.Input.W};");
                                     using (w.Block($"for (int c = 0; c < {C}; c++)"))
