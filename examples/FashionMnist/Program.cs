@@ -55,6 +55,8 @@ public static class Program
         DataSet data = Load(o, model);
         ModelVariant variant = model.For(data.Channels, data.Height, data.Width);
         INetwork net = variant.Create(o.Seed);
+        if (data.ClassNames.Count > net.OutputSize)
+            throw new InvalidDataException($"'{data.Directory}' has {data.ClassNames.Count} classes; the example's networks have {net.OutputSize} outputs.");
         net.MaxDegreeOfParallelism = o.Threads;
         Console.WriteLine(variant.Summary);
         Console.WriteLine($"Kernels: {Kernels.ActivePath}, threads: {o.Threads}");
