@@ -20,6 +20,17 @@ internal sealed class CodeWriter
     /// Writes <paramref name="header"/> and an opening brace, and indents; disposing the result closes the brace,
     /// followed by <paramref name="suffix"/> (";" or ")", say): <c>using (w.Block("for (...)")) { ... }</c>.
     /// </summary>
+    /// <summary>Where the next line will start: a mark for <see cref="Unqualify"/>.</summary>
+    public int Length => _text.Length;
+
+    /// <summary>Removes each namespace prefix (<c>global::System.</c>) from the text written since
+    /// <paramref name="start"/>, for code whose namespace declaration imports those namespaces. Prefixes are
+    /// removed in the order given, so a longer one must come before a shorter one it starts with.</summary>
+    public void Unqualify(int start, params string[] prefixes)
+    {
+        foreach (string prefix in prefixes) _text.Replace(prefix, "", start, _text.Length - start);
+    }
+
     public Scope Block(string header, string suffix = "")
     {
         Open(header);
@@ -51,8 +62,10 @@ internal sealed class CodeWriter
             _blankLineAfter = blankLineAfter;
         }
 
+        /// <summary>Closes the braces; a default Scope (an optional block that was not opened) closes nothing.</summary>
         public void Dispose()
         {
+            if (_writer is null) return;
             _writer.Close(_suffix);
             if (_blankLineAfter) _writer.Line();
         }

@@ -18,7 +18,7 @@ internal static partial class Emitter
         EmitConvKernel(w, l, plan, plan.FusedPools.Contains(l.Index));
         string m = Method(l);
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output}, {l.KernelH}×{l.KernelW} kernel, stride {l.Stride}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
-        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
             w.Line($"{m}_Convolve(x, y, p + {l.WeightOffset}, {(l.HasBias ? $"p + {l.BiasOffset}" : "null")}, ws);");
         }
@@ -43,7 +43,7 @@ internal static partial class Emitter
         string m = Method(l);
 
         w.Line($"/// <summary>{Doc(l.Name)}: writes the {P} patches of one sample as rows of A, {PP} floats apart (zeros where a patch reads padding).</summary>");
-        using (w.Member($"private static void {m}_Gather(float* x, float* A)"))
+        using (w.Member($"internal static void {m}_Gather(float* x, float* A)"))
         {
             using (w.Block($"for (int q = 0; q < {P}; q++)"))
             {
@@ -68,7 +68,7 @@ internal static partial class Emitter
         }
 
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output}, {KH}×{KW} kernel, stride {S}, padding {l.PadTop},{l.PadBottom},{l.PadLeft},{l.PadRight}; {N(l.MultiplyAdds)} multiply-adds.</summary>");
-        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
             w.Line($"float* A = ws + {plan.Patches}; // {P} patch rows, pitch {PP}");
             w.Line($"float* T = A + {(long)P * PP}; // {P} pixels × {F} filters, pitch {FP}");
@@ -82,7 +82,7 @@ internal static partial class Emitter
         long rows = (long)group * P;
         w.Line($"/// <summary>{Doc(l.Name)} backward over <paramref name=\"count\"/> samples, {group} at a time ({rows} patch rows): bias and weight gradients{(first ? "" : ", and the input gradient")}; dy becomes dz = dy · act'(y) in place.</summary>");
         LayerSpec grad = Strategy.PatchGradDense(l);
-        using (w.Member($"private static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g, float* ws)"))
+        using (w.Member($"internal static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g, float* ws)"))
         {
             w.Line($"float* A = ws + {plan.Patches}; // patch rows, pitch {PP}");
             w.Line($"float* T = A + {rows * PP}; // dz rows (pixel × filter), pitch {FP}");
@@ -138,7 +138,7 @@ internal static partial class Emitter
 
         // Pad and phase-split the input. Borders were zeroed when the workspace was allocated and are never written.
         w.Line($"/// <summary>{Doc(l.Name)}: copies a {C}×{H}×{W} input into the zero-bordered, phase-split layout ({g.Hp} rows × {g.PitchP} columns × {g.Phases} phase(s) per channel).</summary>");
-        using (w.Member($"private static void {m}_Pad(float* x, float* P)"))
+        using (w.Member($"internal static void {m}_Pad(float* x, float* P)"))
         {
             using (w.Block($"for (int c = 0; c < {C}; c++)"))
             using (w.Block($"for (int iy = 0; iy < {H}; iy++)"))
@@ -187,7 +187,7 @@ internal static partial class Emitter
         w.Line(pooled
             ? $"/// <summary>{Doc(l.Name)} and the 2×2/2 max pool after it: {l.Input} → {F}×{Ho / 2}×{width}, for inference.</summary>"
             : $"/// <summary>{Doc(l.Name)}: {l.Input} → {l.Output} with the given weights [{F}, {C}, {KH}, {KW}] and bias.</summary>");
-        using (w.Member($"private static void {m}_{(pooled ? "ConvolvePool" : "Convolve")}(float* x, float* y, float* wt, float* bias, float* ws)"))
+        using (w.Member($"internal static void {m}_{(pooled ? "ConvolvePool" : "Convolve")}(float* x, float* y, float* wt, float* bias, float* ws)"))
         {
             w.Line($"float* P = ws + {plan.PhaseOffset[l.Index]};");
             w.Line($"{m}_Pad(x, P);");
@@ -306,7 +306,7 @@ internal static partial class Emitter
 
         // Backward.
         w.Line($"/// <summary>{Doc(l.Name)} backward: bias and weight gradients{(first ? "" : ", and the input gradient")}.</summary>");
-        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws, float* packed)"))
+        using (w.Member($"internal static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws, float* packed)"))
         {
             if (l.Activation != Act.None)
                 w.Line($"global::Unrolled.Runtime.Ops.ScaleByDerivative(dy, y, {F * Ho * Wo}, {(int)l.Activation}, {CodeWriter.F(FusedLeakySlope)}); // dz = dy · act'(y), in place");
@@ -361,7 +361,7 @@ internal static partial class Emitter
         if (partials)
         {
             w.Line($"/// <summary>{Doc(l.Name)}: adds the horizontal sum of each weight's vector partial to the weight gradient and zeroes the partials.</summary>");
-            using (w.Member($"private static void {m}_ReduceWeightGradient(float* g, float* ws)"))
+            using (w.Member($"internal static void {m}_ReduceWeightGradient(float* g, float* ws)"))
             {
                 w.Line($"float* gw = g + {wOff};");
                 w.Line($"float* vp = ws + {plan.Partials};");
@@ -426,7 +426,7 @@ internal static partial class Emitter
                (t.Paired ? $", and the last {half} columns of each row pair in one vector" : "") +
                $"; {accumulators} accumulators{(pooled ? "; stores the 2×2 maxima" : "")}.</summary>");
         w.Line("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]");
-        using (w.Member($"private static void {TileName(l, v, t, ft, rt, pooled)}(float* P, float* wt, float* bias, float* O, int f0, int oy0, int col0)"))
+        using (w.Member($"internal static void {TileName(l, v, t, ft, rt, pooled)}(float* P, float* wt, float* bias, float* O, int f0, int oy0, int col0)"))
         {
             for (int f = 0; f < ft; f++)
             {

@@ -39,7 +39,7 @@ internal static partial class Emitter
             w.Line();
         }
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Input} → {U} for <paramref name=\"count\"/> samples (rows of x every sx floats, of y every sy); {N(l.MultiplyAdds)} multiply-adds each.</summary>");
-        using (w.Member($"private static void {m}_Forward(float* x, int sx, float* y, int sy, int count, float* p)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, int sx, float* y, int sy, int count, float* p)"))
         {
             w.Line($"float* wt = p + {wOff};");
             w.Line("int n = 0;");
@@ -123,7 +123,7 @@ internal static partial class Emitter
         int In = l.Input.Size, U = l.Output.C;
         string wOff = l.WeightOffset.ToString(), bOff = l.BiasOffset.ToString();
         w.Line($"/// <summary>{Doc(l.Name)} backward over <paramref name=\"count\"/> samples: dy becomes dz = dy · act'(y) in place; weight and bias gradients are added to g{(first ? "" : "; dx is written")}.</summary>");
-        using (w.Member($"private static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g)"))
+        using (w.Member($"internal static void {m}_Backward(float* x, int sx, float* y, int sy, float* dy, int sdy, float* dx, int sdx, int count, float* p, float* g)"))
         {
             if (l.Activation != Act.None)
                 w.Line($"for (int a = 0; a < count; a++) global::Unrolled.Runtime.Ops.ScaleByDerivative(dy + (long)a * sdy, y + (long)a * sy, {U}, {(int)l.Activation}, {F(FusedLeakySlope)});");

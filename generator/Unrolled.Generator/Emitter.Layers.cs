@@ -68,7 +68,7 @@ internal static partial class Emitter
         }
 
         w.Line($"/// <summary>{Doc(l.Name)}: {(max ? "max" : "average")} pooling {l.Input} → {l.Output}, {K}×{K} window, stride {S}.</summary>");
-        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
             if (K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
             {
@@ -82,7 +82,7 @@ internal static partial class Emitter
         }
 
         w.Line($"/// <summary>{Doc(l.Name)} backward: {(max ? "the gradient goes to the first maximum of each window" : "the gradient is spread evenly over each window")}.</summary>");
-        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        using (w.Member($"internal static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
         {
             if (max && K == 2 && S == 2 && l.PadTop + l.PadBottom + l.PadLeft + l.PadRight == 0)
             {
@@ -218,11 +218,11 @@ internal static partial class Emitter
         string m = Method(l);
         int C = l.Input.C, HW = l.Input.H * l.Input.W;
         w.Line($"/// <summary>{Doc(l.Name)}: mean over {l.Input.H}×{l.Input.W} of each of {C} channels.</summary>");
-        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
             w.Line($"for (int c = 0; c < {C}; c++) y[c] = global::System.Numerics.Tensors.TensorPrimitives.Sum(new global::System.ReadOnlySpan<float>(x + c * {HW}, {HW})) / {F(HW)};");
         }
-        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        using (w.Member($"internal static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
         {
             w.Line($"for (int c = 0; c < {C}; c++) new global::System.Span<float>(dx + c * {HW}, {HW}).Fill(dy[c] / {F(HW)});");
         }
@@ -233,11 +233,11 @@ internal static partial class Emitter
         string m = Method(l);
         int n = l.Input.Size;
         w.Line($"/// <summary>{Doc(l.Name)}: {what}.</summary>");
-        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
             w.Line($"global::System.Buffer.MemoryCopy(x, y, {n} * sizeof(float), {n} * sizeof(float));");
         }
-        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        using (w.Member($"internal static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
         {
             w.Line($"global::System.Buffer.MemoryCopy(dy, dx, {n} * sizeof(float), {n} * sizeof(float));");
         }
@@ -249,11 +249,11 @@ internal static partial class Emitter
         int n = l.Input.Size;
         EmitCopyLayer(w, l, $"dropout p = {l.P.ToString(System.Globalization.CultureInfo.InvariantCulture)}; identity at inference");
         w.Line($"/// <summary>{Doc(l.Name)} in training: y = x · mask, the mask holding 0 or 1/(1 − p).</summary>");
-        using (w.Member($"private static void {m}_TrainForward(float* x, float* y, float* mask)"))
+        using (w.Member($"internal static void {m}_TrainForward(float* x, float* y, float* mask)"))
         {
             w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(y, {n}));");
         }
-        using (w.Member($"private static void {m}_TrainBackward(float* dy, float* dx, float* mask)"))
+        using (w.Member($"internal static void {m}_TrainBackward(float* dy, float* dx, float* mask)"))
         {
             w.Line($"global::System.Numerics.Tensors.TensorPrimitives.Multiply(new global::System.ReadOnlySpan<float>(dy, {n}), new global::System.ReadOnlySpan<float>(mask, {n}), new global::System.Span<float>(dx, {n}));");
         }
@@ -266,7 +266,7 @@ internal static partial class Emitter
         string span(string p) => $"new global::System.Span<float>({p}, {n})";
         string ro(string p) => $"new global::System.ReadOnlySpan<float>({p}, {n})";
         w.Line($"/// <summary>{Doc(l.Name)}: {l.Kind} over {n} values.</summary>");
-        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
             switch (l.Kind)
             {
@@ -284,7 +284,7 @@ internal static partial class Emitter
                     break;
             }
         }
-        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        using (w.Member($"internal static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
         {
             switch (l.Kind)
             {
@@ -307,11 +307,11 @@ internal static partial class Emitter
         string m = Method(l);
         int n = l.Input.Size;
         w.Line($"/// <summary>{Doc(l.Name)}: softmax over {n} features.</summary>");
-        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
             w.Line($"global::System.Numerics.Tensors.TensorPrimitives.SoftMax(new global::System.ReadOnlySpan<float>(x, {n}), new global::System.Span<float>(y, {n}));");
         }
-        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        using (w.Member($"internal static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
         {
             w.Line("float dot = 0f;");
             w.Line($"for (int i = 0; i < {n}; i++) dot += dy[i] * y[i];");
@@ -327,12 +327,12 @@ internal static partial class Emitter
         int lo = n / 2, hi = (n - 1) / 2;
         w.Line($"/// <summary>{Doc(l.Name)}: LRN over {n} channels (c − {lo} … c + {hi}), α = {D(l.Alpha)}, β = {D(l.Beta)}, k = {D(l.K)}.</summary>");
         string args = $"{C}, {HW}, {lo}, {hi}, {F(l.Alpha / n)}, {F(l.Beta)}, {F(l.K)}";
-        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, float* y, float* p, float* ws)"))
         {
             w.Line($"global::Unrolled.Runtime.Pooling.LrnForward(x, y, ws + {plan.Lrn}, {args});");
         }
         w.Line("// dx_i = dy_i · s_i^−β − 2αβ/n · x_i · Σ_{c : i in window(c)} dy_c · y_c / s_c, vectorised over each channel's values");
-        using (w.Member($"private static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
+        using (w.Member($"internal static void {m}_Backward(float* x, float* y, float* dy, float* dx, float* p, float* g, float* ws)"))
         {
             w.Line($"global::Unrolled.Runtime.Pooling.LrnBackward(x, y, dy, dx, ws + {plan.Lrn}, {args});");
         }
@@ -350,7 +350,7 @@ internal static partial class Emitter
         string Affine() => vec ? $"global::Unrolled.Runtime.Ops.ScaleShift(x + c * {HW}, y + c * {HW}, {HW}, scale, shift);"
                                : $"for (int i = 0; i < {HW}; i++) y[c * {HW} + i] = x[c * {HW} + i] * scale + shift;";
         w.Line($"/// <summary>{Doc(l.Name)}: batch norm over {C} channel(s) of {HW} value(s); inference uses the running statistics.</summary>");
-        using (w.Member($"private static void {m}_Forward(float* x, float* y, float* p, float* buf)"))
+        using (w.Member($"internal static void {m}_Forward(float* x, float* y, float* p, float* buf)"))
         {
             using (w.Block($"for (int c = 0; c < {C}; c++)"))
             {
@@ -360,7 +360,7 @@ internal static partial class Emitter
             }
         }
         w.Line("/// <summary>Adds this sample's per-channel sum and sum of squares to <paramref name=\"acc\"/> (2 × C doubles).</summary>");
-        using (w.Member($"private static void {m}_Sums(float* x, double* acc)"))
+        using (w.Member($"internal static void {m}_Sums(float* x, double* acc)"))
         {
             using (w.Block($"for (int c = 0; c < {C}; c++)"))
             {
@@ -375,7 +375,7 @@ internal static partial class Emitter
             }
         }
         w.Line("/// <summary>Normalises with the batch statistics: y = (x − mean) · invStd · γ + β.</summary>");
-        using (w.Member($"private static void {m}_Apply(float* x, float* y, float* p, float* stats)"))
+        using (w.Member($"internal static void {m}_Apply(float* x, float* y, float* p, float* stats)"))
         {
             using (w.Block($"for (int c = 0; c < {C}; c++)"))
             {
@@ -384,7 +384,7 @@ internal static partial class Emitter
             }
         }
         w.Line("/// <summary>Adds this sample's Σ dy and Σ dy · x̂ per channel to <paramref name=\"acc\"/>.</summary>");
-        using (w.Member($"private static void {m}_GradSums(float* x, float* dy, float* stats, double* acc)"))
+        using (w.Member($"internal static void {m}_GradSums(float* x, float* dy, float* stats, double* acc)"))
         {
             using (w.Block($"for (int c = 0; c < {C}; c++)"))
             {
@@ -400,7 +400,7 @@ internal static partial class Emitter
             }
         }
         w.Line("/// <summary>dx = γ · invStd / M · (M · dy − Σdy − x̂ · Σ(dy · x̂)), M values per channel in the batch.</summary>");
-        using (w.Member($"private static void {m}_GradApply(float* x, float* dy, float* dx, float* p, float* stats, float* sums, float count)"))
+        using (w.Member($"internal static void {m}_GradApply(float* x, float* dy, float* dx, float* p, float* stats, float* sums, float count)"))
         {
             using (w.Block($"for (int c = 0; c < {C}; c++)"))
             {

@@ -49,13 +49,13 @@ namespace Unrolled.Tests
         {
             GeneratorOutput run = GeneratorHarness.Run(CompiledBatch.Source(Decls));
             string all = string.Concat(run.GeneratedSources.Select(s => s.Text));
-            var tiles = Regex.Matches(all, @"private static void (L0_(?:Pool)?Tile\w+p_(?:512|256))\(").Select(m => m.Groups[1].Value).ToList();
+            var tiles = Regex.Matches(all, @"(?:private|internal) static void (L0_(?:Pool)?Tile\w+p_(?:512|256))\(").Select(m => m.Groups[1].Value).ToList();
             Assert.Contains(tiles, t => t.StartsWith("L0_PoolTile", StringComparison.Ordinal) && t.EndsWith("p_512", StringComparison.Ordinal));
             Assert.Contains(tiles, t => t.StartsWith("L0_Tile", StringComparison.Ordinal) && t.EndsWith("p_512", StringComparison.Ordinal));
             Assert.Contains(tiles, t => t.StartsWith("L0_PoolTile", StringComparison.Ordinal) && t.EndsWith("p_256", StringComparison.Ordinal));
             Assert.Contains(tiles, t => t.StartsWith("L0_Tile", StringComparison.Ordinal) && t.EndsWith("p_256", StringComparison.Ordinal));
             // A row tail: two tile heights for the one-filter layer.
-            Assert.True(Regex.Matches(all, @"private static void L0_PoolTile1x\d+x1p_512\(").Count >= 2, "no row tail among the paired tiles");
+            Assert.True(Regex.Matches(all, @"(?:private|internal) static void L0_PoolTile1x\d+x1p_512\(").Count >= 2, "no row tail among the paired tiles");
         }
 
         [Theory]
