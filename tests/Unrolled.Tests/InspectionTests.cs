@@ -437,7 +437,7 @@ public class InspectionTests
         var gradient = new float[network.InputSize];
         var outputGradient = new float[network.OutputSize];
         outputGradient[0] = 1;
-        for (int i = 0; i < 20; i++) { network.LayerOutput(input, network.Layers.Count - 1, output); network.InputGradient(input, outputGradient, gradient); network.Forward(input, output); }
+        for (int i = 0; i < 100; i++) { network.LayerOutput(input, network.Layers.Count - 1, output); network.InputGradient(input, outputGradient, gradient); network.Forward(input, output); }
 
         const int runs = 200;
         var watch = Stopwatch.StartNew();

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace Unrolled.Inspection;
@@ -22,6 +23,7 @@ internal static class Interpreter
         activations.Slice(plan.Layers[i].OutputOffset, plan.Layers[i].Description.Output.Size);
 
     /// <summary>Runs layers 0..<paramref name="last"/> on one sample, writing their outputs into <paramref name="activations"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(InspectionPlan plan, ReadOnlySpan<float> parameters, ReadOnlySpan<float> buffers,
         ReadOnlySpan<float> sample, Span<float> activations, Span<float> scratch, int last)
     {
@@ -68,6 +70,7 @@ internal static class Interpreter
     /// output on entry; <paramref name="b"/> is scratch of the same length. Returns the buffer (a or b) that holds
     /// the result in its first elements. The forward pass must have run up to <paramref name="last"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Span<float> Backward(InspectionPlan plan, ReadOnlySpan<float> parameters, ReadOnlySpan<float> buffers,
         ReadOnlySpan<float> sample, Span<float> activations, Span<float> scratch, int last, int stop, Span<float> a, Span<float> b)
     {
@@ -117,6 +120,7 @@ internal static class Interpreter
 
     // ------------------------------------------------------------------ activations
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ActivationForward(Activation activation, float slope, ReadOnlySpan<float> x, Span<float> y)
     {
         switch (activation)
@@ -135,6 +139,7 @@ internal static class Interpreter
     }
 
     /// <summary>dx = dy · f′, from the pre-activation x or the output y, whichever the derivative reads. dx may be dy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ActivationBackward(Activation activation, float slope, ReadOnlySpan<float> x, ReadOnlySpan<float> y,
         ReadOnlySpan<float> dy, Span<float> dx)
     {
@@ -157,6 +162,7 @@ internal static class Interpreter
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SoftmaxForward(ReadOnlySpan<float> x, Span<float> y)
     {
         float max = TensorPrimitives.Max(x);
@@ -168,6 +174,7 @@ internal static class Interpreter
 
     // ------------------------------------------------------------------ dense and convolution
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DenseForward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> x, Span<float> y)
     {
         int n = x.Length;
@@ -176,6 +183,7 @@ internal static class Interpreter
             y[u] = TensorPrimitives.Dot(w.Slice(u * n, n), x) + (layer.Bias >= 0 ? parameters[layer.Bias + u] : 0f);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DenseBackward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> dy, Span<float> dx)
     {
         int n = dx.Length;
@@ -195,6 +203,7 @@ internal static class Interpreter
 
     /// <summary>im2col: row r = (c·Kh + ky)·Kw + kx of <paramref name="patches"/> holds, for every output cell, the
     /// input cell under kernel tap (c, ky, kx), 0 where the tap falls on padding.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Im2Col(LayerDescription d, ReadOnlySpan<float> x, Span<float> patches)
     {
         int C = d.Input.C, H = d.Input.H, W = d.Input.W, Ho = d.Output.H, Wo = d.Output.W;
@@ -223,6 +232,7 @@ internal static class Interpreter
     }
 
     /// <summary>col2im, the adjoint of <see cref="Im2Col"/>: adds every patch row back onto the input cells it was read from.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Col2Im(LayerDescription d, ReadOnlySpan<float> patches, Span<float> dx)
     {
         int C = d.Input.C, H = d.Input.H, W = d.Input.W, Ho = d.Output.H, Wo = d.Output.W;
@@ -257,6 +267,7 @@ internal static class Interpreter
     /// <summary>The patch matrix's size for a convolution: C·Kh·Kw rows of Ho·Wo.</summary>
     public static int PatchLength(LayerDescription d) => d.Input.C * d.KernelH * d.KernelW * d.Output.H * d.Output.W;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ConvForward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> x, Span<float> y, Span<float> scratch)
     {
         var d = layer.Description;
@@ -276,6 +287,7 @@ internal static class Interpreter
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ConvBackward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> dy, Span<float> dx, Span<float> scratch)
     {
         var d = layer.Description;
@@ -299,6 +311,7 @@ internal static class Interpreter
 
     /// <summary>The flat index (within the channel plane) of the first maximum of a pooling window in row-major
     /// order, padded cells never winning; a NaN wins (and propagates) as in PyTorch. −1 for a window of padding only.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int ArgMax(ReadOnlySpan<float> plane, int H, int W, int y0, int x0, int Kh, int Kw)
     {
         int best = -1;
@@ -314,6 +327,7 @@ internal static class Interpreter
         return best;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MaxPoolForward(LayerDescription d, ReadOnlySpan<float> x, Span<float> y)
     {
         int H = d.Input.H, W = d.Input.W, Ho = d.Output.H, Wo = d.Output.W, S = d.Stride;
@@ -329,6 +343,7 @@ internal static class Interpreter
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MaxPoolBackward(LayerDescription d, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
     {
         int H = d.Input.H, W = d.Input.W, Ho = d.Output.H, Wo = d.Output.W, S = d.Stride;
@@ -354,6 +369,7 @@ internal static class Interpreter
     /// edge), the real cells with Same padding (Keras).</summary>
     private static int Divisor(LayerDescription d, int realCells) => d.SamePadding ? realCells : d.KernelH * d.KernelW;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AvgPoolForward(LayerDescription d, ReadOnlySpan<float> x, Span<float> y)
     {
         int H = d.Input.H, W = d.Input.W, Ho = d.Output.H, Wo = d.Output.W, S = d.Stride;
@@ -376,6 +392,7 @@ internal static class Interpreter
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AvgPoolBackward(LayerDescription d, ReadOnlySpan<float> dy, Span<float> dx)
     {
         int H = d.Input.H, W = d.Input.W, Ho = d.Output.H, Wo = d.Output.W, S = d.Stride;
@@ -401,6 +418,7 @@ internal static class Interpreter
 
     // ------------------------------------------------------------------ normalisation
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BatchNormForward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> buffers,
         ReadOnlySpan<float> x, Span<float> y)
     {
@@ -416,6 +434,7 @@ internal static class Interpreter
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BatchNormBackward(InterpretedLayer layer, ReadOnlySpan<float> parameters, ReadOnlySpan<float> buffers,
         ReadOnlySpan<float> dy, Span<float> dx)
     {
@@ -429,6 +448,7 @@ internal static class Interpreter
     }
 
     /// <summary>s_c = k + α/n · Σ a_j² over j in [c − n/2, c + (n − 1)/2] ∩ [0, C), one plane per channel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void LrnScale(LayerDescription d, ReadOnlySpan<float> x, Span<float> s)
     {
         int C = d.Input.C, plane = d.Input.Size / C, n = d.LrnSize;
@@ -447,6 +467,7 @@ internal static class Interpreter
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void LrnForward(LayerDescription d, ReadOnlySpan<float> x, Span<float> y, Span<float> scratch)
     {
         var s = scratch.Slice(0, x.Length);
@@ -457,6 +478,7 @@ internal static class Interpreter
 
     /// <summary>b_c = a_c·s_c^−β: da_i = g_i·s_i^−β − (2αβ/n)·a_i·Σ_{c : i ∈ N(c)} g_c·a_c·s_c^(−β−1),
     /// where i ∈ N(c) ⇔ c ∈ [i − (n − 1)/2, i + n/2].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void LrnBackward(LayerDescription d, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> scratch)
     {
         int C = d.Input.C, plane = d.Input.Size / C, n = d.LrnSize;
