@@ -16,9 +16,9 @@ namespace Unrolled;
 /// <see cref="INetwork.Buffers"/>, one sample at a time on the calling thread, in float32 (vectorised with
 /// <c>TensorPrimitives</c> where it is easy). The last layer's output agrees with <see cref="INetwork.Forward"/>
 /// to float rounding (within 1e-7 relative in the tests), but it is one to two orders of magnitude slower than the
-/// generated code: on LeNet5 (1×28×28), measured by InspectionTests.SpeedOnLeNet5 on a shared, heavily loaded 2-core
-/// machine, a forward pass took 2.7 ms per image and a forward pass plus input gradient 3.5 ms, against 0.075 ms for
-/// the generated <see cref="INetwork.Forward"/> in the same run. Use <see cref="INetwork.Forward"/> for plain
+/// generated code: on LeNet5 (1×28×28), measured by InspectionTests.SpeedOnLeNet5 on a shared 2-core machine, a
+/// forward pass took about 1.2 ms per image and a forward pass plus input gradient about 2.1 ms, against 0.014 ms for
+/// the generated <see cref="INetwork.Forward"/> in the same run (under heavy load all three were 2–5× slower). Use <see cref="INetwork.Forward"/> for plain
 /// inference.</para>
 /// <para>Thread safety: the methods keep no state in the network (a resolved layer plan is cached per instance,
 /// immutable) and take their scratch from <see cref="ArrayPool{T}.Shared"/>, so any number of threads may call
