@@ -119,8 +119,10 @@ internal static partial class Emitter
         w.Line("private readonly float[] _gradients = new float[ParameterCount];");
         w.Line("private readonly float[] _buffers = new float[BufferCount];");
         w.Line("private readonly long[] _counters = new long[CounterCount];");
-        w.Line("private readonly ulong _seed;");
+        w.Line("private ulong _seed;");
         w.Line("private long _trainingSteps;");
+        w.Line("/// <inheritdoc />");
+        w.Line("global::Unrolled.NetworkRandomState global::Unrolled.INetwork.RandomState { get => new(_seed, _trainingSteps); set { _seed = value.Seed; _trainingSteps = value.TrainingSteps; } }");
         w.Line("private int _maxDegreeOfParallelism = global::System.Environment.ProcessorCount;");
         w.Line("private global::Unrolled.Runtime.AlignedBuffer?[] _workspaces = new global::Unrolled.Runtime.AlignedBuffer?[1];");
         w.Line();

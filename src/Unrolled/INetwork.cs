@@ -53,6 +53,11 @@ public interface INetwork
     /// <summary>Every layer as the generator resolved it (shapes, windows, explicit padding), in declaration order;
     /// empty for an implementation that does not describe its structure (then it cannot be exported to ONNX).</summary>
     IReadOnlyList<LayerDescription> Layers => Array.Empty<LayerDescription>();
+    /// <summary>What the network's dropout masks are drawn from: the seed it was created with and the training steps it
+    /// has taken. A checkpoint saves it and a resume restores it, so that dropout continues with the masks an
+    /// uninterrupted run would draw (bit for bit). Networks without dropout compute nothing from it; a hand-written
+    /// network that does not keep one returns the default and ignores a set.</summary>
+    NetworkRandomState RandomState { get => default; set { } }
     /// <summary>The number of cores training and batched inference use; all cores by default.</summary>
     int MaxDegreeOfParallelism { get; set; }
     /// <summary>Inference: writes OutputSize floats per sample. The batch is input.Length / InputSize.</summary>
@@ -76,3 +81,8 @@ public interface INetwork
     /// targets are not checked here, but refused by <see cref="NetworkTraining.TrainStep(INetwork, ReadOnlySpan{float}, ReadOnlySpan{float}, Optimizer)"/>.</remarks>
     float ComputeGradients(ReadOnlySpan<float> input, ReadOnlySpan<float> targets);
 }
+
+/// <summary>The state of a network's random streams in training (<see cref="INetwork.RandomState"/>).</summary>
+/// <param name="Seed">The seed the network was constructed with (dropout masks and initial weights derive from it).</param>
+/// <param name="TrainingSteps">Training steps taken: each step's dropout masks are drawn from the seed and this count.</param>
+public readonly record struct NetworkRandomState(ulong Seed, long TrainingSteps);

@@ -80,7 +80,9 @@ public static class KillResumeRun
     /// <summary>
     /// The child: trains in <c>args[0]</c> on its data.bin, resuming from run.safetensors when it exists, printing
     /// "batch E B" after every batch and "epoch E" after every epoch (once its checkpoint is written), then saves the
-    /// final weights and the history.
+    /// final weights and the history. With "--handshake" it waits after each of those lines for a line on stdin, so the
+    /// parent decides, line by line, whether it goes on or is killed there (a tiny network trains faster than a signal
+    /// lands otherwise).
     /// </summary>
     public static int Run(string[] args)
     {
@@ -89,9 +91,17 @@ public static class KillResumeRun
         string checkpoint = Path.Combine(directory, CheckpointName);
         var net = Network();
         var out_ = Console.Out;
+        bool handshake = args.Contains("--handshake");
+        void Say(string line)
+        {
+            out_.WriteLine(line);
+            out_.Flush();
+            if (handshake && Console.In.ReadLine() is null)
+                throw new InvalidOperationException("the parent closed stdin");
+        }
         FitOptions options = Options(checkpoint,
-            new Reporter<BatchProgress>(p => out_.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {p.Epoch} {p.Batch}"))),
-            new Reporter<EpochRecord>(r => out_.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {r.Epoch}"))));
+            new Reporter<BatchProgress>(p => Say(string.Create(CultureInfo.InvariantCulture, $"batch {p.Epoch} {p.Batch}"))),
+            new Reporter<EpochRecord>(r => Say(string.Create(CultureInfo.InvariantCulture, $"epoch {r.Epoch}"))));
         if (File.Exists(checkpoint))
         {
             options = options with { ResumeFrom = checkpoint };
@@ -221,6 +231,7 @@ public sealed class KillResumeTests : IDisposable, IClassFixture<KillResumeTests
     private sealed class Child : IDisposable
     {
         private readonly List<string> _lines = new();
+        private volatile bool _killed;
         public readonly Process Process;
 
         public Child(string childDirectory, string workDirectory, Action<Child, string>? onLine)
@@ -229,12 +240,14 @@ public sealed class KillResumeTests : IDisposable, IClassFixture<KillResumeTests
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
+                RedirectStandardInput = true,
                 UseShellExecute = false,
                 StandardOutputEncoding = Encoding.UTF8,
             };
             start.ArgumentList.Add("exec");
             start.ArgumentList.Add(Path.Combine(childDirectory, "KillResumeChild.dll"));
             start.ArgumentList.Add(workDirectory);
+            start.ArgumentList.Add("--handshake");
             Process = Process.Start(start)!;
             Process.OutputDataReceived += (_, e) =>
             {
@@ -243,6 +256,19 @@ public sealed class KillResumeTests : IDisposable, IClassFixture<KillResumeTests
                 lock (_lines)
                     _lines.Add(e.Data);
                 onLine?.Invoke(this, e.Data);
+                // The child waits after each progress line: let it go on unless it was killed on that line.
+                if (!_killed && (e.Data.StartsWith("batch ", StringComparison.Ordinal) || e.Data.StartsWith("epoch ", StringComparison.Ordinal)))
+                {
+                    try
+                    {
+                        Process.StandardInput.WriteLine("go");
+                        Process.StandardInput.Flush();
+                    }
+                    catch (Exception ex) when (ex is IOException or InvalidOperationException)
+                    {
+                        // the child is gone
+                    }
+                }
             };
             Process.ErrorDataReceived += (_, e) =>
             {
@@ -266,6 +292,7 @@ public sealed class KillResumeTests : IDisposable, IClassFixture<KillResumeTests
         /// <summary>SIGKILL (Process.Kill on Unix), once.</summary>
         public void Kill()
         {
+            _killed = true;
             try
             {
                 Process.Kill();

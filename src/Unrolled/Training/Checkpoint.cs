@@ -46,6 +46,9 @@ public static class Checkpoint
             [Prefix + "base_learning_rate"] = context.BaseLearningRate.ToString("R", CultureInfo.InvariantCulture),
             [Prefix + "history"] = context.History.ToJson(),
         };
+        NetworkRandomState random = network.RandomState;
+        metadata[Prefix + "network.seed"] = random.Seed.ToString(CultureInfo.InvariantCulture);
+        metadata[Prefix + "network.training_steps"] = Invariant(random.TrainingSteps);
         OptimizerState state = context.Optimizer.ExportState();
         metadata[Prefix + "optimizer.kind"] = state.Kind;
         metadata[Prefix + "optimizer.step_count"] = Invariant(state.StepCount);
@@ -173,6 +176,10 @@ public static class Checkpoint
             if (history.Count != epoch)
                 throw new FormatException($"the history holds {history.Count} epochs but the checkpoint is after epoch {epoch}.");
             bool stopped = metadata.TryGetValue(Prefix + "stop_training", out string? stop) && bool.Parse(stop);
+            // The dropout masks' state; checkpoints written before it was saved resume without it.
+            NetworkRandomState? random = metadata.TryGetValue(Prefix + "network.seed", out string? seedText)
+                ? new NetworkRandomState(ulong.Parse(seedText, CultureInfo.InvariantCulture), long.Parse(Get("network.training_steps"), CultureInfo.InvariantCulture))
+                : null;
             var callbackState = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var (key, value) in metadata)
             {
@@ -183,6 +190,7 @@ public static class Checkpoint
             // Everything parsed: now change the network and the optimizer.
             network.Load(path);
             optimizer.ImportState(state);
+            if (random is { } r) network.RandomState = r;
             context.CompletedEpochs = epoch;
             context.Random.State = shuffle;
             context.LearningRateScale = scale;
